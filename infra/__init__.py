@@ -1,0 +1,1 @@
+"""smack: SMACK clusters from one Pulumi program and a set of Ansible roles."""

@@ -1,0 +1,333 @@
+"""Playbook runs through ansible-runner, and the Pulumi resources around them.
+
+`run_playbook` runs one playbook with live progress and raises `AnsibleRunError` naming host,
+task and message when a host fails. `AnsibleRun` makes that run a Pulumi resource that runs
+again only when the inventory, the variables or the content of roles/ and playbooks/ change.
+`InventoryFiles` keeps the generated inventory on disk for the life of the stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from infra.errors import AnsibleRunError
+from infra.inventory import remove_inventory, write_inventory
+from infra.paths import PROJECT_DIR, state_dir
+from infra.progress import LineProgress, Progress, default_progress
+
+CONTENT_DIRS = ("roles", "playbooks")
+CONTENT_FILES = ("ansible.cfg",)
+STATUS_BY_EVENT = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    hosts: dict[str, HostStats]
+    duration_seconds: float
+    changed_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+    def as_outputs(self) -> dict[str, Any]:
+        return {
+            "playbook": self.playbook,
+            "duration_seconds": round(self.duration_seconds, 1),
+            "hosts": {h: vars(s) for h, s in sorted(self.hosts.items())},
+        }
+
+
+def content_digest(project_dir: Path = PROJECT_DIR) -> str:
+    """Hash of everything Ansible reads from the project: roles, playbooks, ansible.cfg."""
+    h = hashlib.sha256()
+    paths: list[Path] = [project_dir / f for f in CONTENT_FILES]
+    for directory in CONTENT_DIRS:
+        paths += [p for p in (project_dir / directory).rglob("*") if p.is_file()]
+    for path in sorted(paths):
+        if "__pycache__" in path.parts or not path.exists():
+            continue
+        h.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def control_path_dir(stack: str) -> Path:
+    # Kept short: ssh control sockets must fit in a unix socket path.
+    return Path.home() / ".ansible" / "cp" / f"smack-{stack}"
+
+
+def close_connections(stack: str) -> None:
+    """Stop the ssh control masters of a stack (they would otherwise linger for a minute)."""
+    directory = control_path_dir(stack)
+    if not directory.is_dir():
+        return
+    for sock in directory.iterdir():
+        subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "smack-node"],
+                       capture_output=True, check=False, timeout=10)
+        sock.unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def forget_runs(stack: str) -> None:
+    """Remove what playbook runs of a stack leave: connections, artifacts, facts, logs."""
+    close_connections(stack)
+    base = state_dir(stack)
+    for name in ("runner", "facts"):
+        shutil.rmtree(base / name, ignore_errors=True)
+    for log in base.glob("*.log"):
+        log.unlink()
+    for directory in (base, base.parent):
+        try:
+            directory.rmdir()
+        except OSError:
+            break
+
+
+class _Events:
+    """Turns ansible-runner events into progress updates, stats and failure messages."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.failures: dict[str, str] = {}
+        self.changed_tasks: list[str] = []
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_task_start":
+            self.progress.task(data.get("task") or data.get("name") or "")
+        elif kind in STATUS_BY_EVENT:
+            host = data.get("host", "?")
+            status = STATUS_BY_EVENT[kind]
+            res = data.get("res") or {}
+            if kind == "runner_on_failed" and data.get("ignore_errors"):
+                status = "ok"
+            if status in ("failed", "unreachable"):
+                self.failures[host] = (
+                    f"{host}: task '{data.get('task', '?')}' "
+                    f"({_where(data)}): {_message(res)}"
+                )
+            if status == "ok" and res.get("changed"):
+                self.changed_tasks.append(f"{host}: {data.get('task', '?')}")
+            self.progress.result(host, status)
+        return True
+
+
+def _where(data: dict[str, Any]) -> str:
+    path = str(data.get("task_path", "")).replace(str(PROJECT_DIR) + "/", "")
+    return path or str(data.get("role", "playbook"))
+
+
+def _message(res: dict[str, Any]) -> str:
+    """The module's own words: msg, else the tail of stderr/stdout, else the first failed item."""
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and item.get("failed"):
+            return _message(item)
+    msg = str(res.get("msg") or "").strip()
+    detail = str(res.get("stderr") or res.get("stdout") or "").strip()
+    if detail:
+        tail = " | ".join(detail.splitlines()[-3:])
+        msg = f"{msg}: {tail}" if msg else tail
+    return msg or "failed without a message"
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    *,
+    stack: str,
+    limit: str | None = None,
+    tags: str | None = None,
+    extravars: dict[str, Any] | None = None,
+    forks: int = 20,
+    verbosity: int = 0,
+    check: bool = False,
+    progress: Progress | None = None,
+) -> PlaybookResult:
+    """Run playbooks/<playbook> against `inventory`; raise AnsibleRunError if a host fails."""
+    import ansible_runner  # noqa: PLC0415 - heavy import, only needed when a run happens
+
+    progress = progress or default_progress()
+    base = state_dir(stack)
+    private = base / "runner"
+    private.mkdir(parents=True, exist_ok=True)
+    private.chmod(0o700)
+    facts = base / "facts"
+    env = {
+        "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_path_dir(stack)),
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible-playbook from the same virtualenv as this program, wherever it runs from.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    hosts = _forget_replaced_nodes(facts, inventory)
+    events = _Events(progress)
+    progress.start(playbook, hosts)
+    started = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(PROJECT_DIR),
+        playbook=str(PROJECT_DIR / "playbooks" / playbook),
+        inventory=str(inventory),
+        envvars=env,
+        extravars=extravars or {},
+        limit=limit,
+        tags=tags,
+        verbosity=verbosity or None,
+        cmdline="--check --diff" if check else None,
+        event_handler=events,
+        quiet=True,
+        suppress_env_files=True,
+        rotate_artifacts=5,
+    )
+    duration = time.monotonic() - started
+    stats = runner.stats or {}
+    per_host: dict[str, HostStats] = {}
+    for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                      ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued")):
+        for host, count in (stats.get(key) or {}).items():
+            setattr(per_host.setdefault(host, HostStats()), attr, count)
+    result = PlaybookResult(playbook, per_host, duration, events.changed_tasks)
+    failed = [h for h, s in per_host.items() if s.failed or s.unreachable]
+    summary = (f"{playbook}: {len(per_host)} host(s), {result.changed} changed, "
+               f"{len(failed)} failed, {duration:.0f}s")
+    progress.finish(summary)
+    if failed or runner.rc != 0:
+        messages = [events.failures[h] for h in sorted(failed) if h in events.failures]
+        if not messages:
+            out = (runner.stdout.read() if runner.stdout else "").strip().splitlines()
+            messages = [f"ansible-playbook exited with {runner.rc} ({runner.status}): "
+                        + (" | ".join(out[-5:]) or "no output")]
+        raise AnsibleRunError(playbook, messages)
+    return result
+
+
+def _forget_replaced_nodes(facts: Path, inventory: Path) -> int:
+    """Drop cached facts of hosts whose node was replaced; return the number of hosts.
+
+    Facts are cached between runs (gathering = smart), keyed by inventory name; a node that
+    was recreated under the same name must not inherit its predecessor's facts.
+    """
+    import json  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    try:
+        doc = yaml.safe_load(inventory.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return 0
+    hosts = (doc.get("all") or {}).get("hosts") or {}
+    ids = {name: str((hv or {}).get("smack_node_id", "")) for name, hv in hosts.items()}
+    record = facts / "node-ids.json"
+    try:
+        known = json.loads(record.read_text())
+    except (OSError, ValueError):
+        known = {}
+    facts.mkdir(parents=True, exist_ok=True)
+    for name, node_id in ids.items():
+        if known.get(name) != node_id:
+            (facts / name).unlink(missing_ok=True)
+    record.write_text(json.dumps({**known, **ids}, sort_keys=True))
+    return len(hosts)
+
+
+# --------------------------------------------------------------------- pulumi resources
+
+
+class InventoryFilesProvider(dyn.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        digest = write_inventory(Path(props["dir"]), props["files"])
+        return dyn.CreateResult(props["dir"], {**props, "digest": digest})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        changed = olds.get("files") != news.get("files")
+        return dyn.DiffResult(changes=changed or olds.get("dir") != news.get("dir"),
+                              replaces=["dir"] if olds.get("dir") != news.get("dir") else [])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        digest = write_inventory(Path(news["dir"]), news["files"])
+        return dyn.UpdateResult({**news, "digest": digest})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        remove_inventory(Path(props["dir"]))
+
+
+class InventoryFiles(dyn.Resource):
+    digest: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(InventoryFilesProvider(), name, {**props, "digest": None}, opts)
+
+
+class AnsibleRunProvider(dyn.ResourceProvider):
+    # A run is repeated when one of these differs from the last successful run.
+    TRIGGERS: ClassVar[list[str]] = [
+        "playbook", "inventory", "inventory_digest", "content_digest", "extravars", "limit", "tags",
+    ]
+
+    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+        stack = props["stack"]
+        log = state_dir(stack) / f"{Path(props['playbook']).stem}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as stream:
+            result = run_playbook(
+                props["playbook"], Path(props["inventory"]), stack=stack,
+                limit=props.get("limit") or None, tags=props.get("tags") or None,
+                extravars=props.get("extravars") or {}, forks=int(props.get("forks", 20)),
+                verbosity=int(props.get("verbosity", 0)), progress=LineProgress(stream),
+            )
+        return {**props, **result.as_outputs()}
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        return dyn.CreateResult(f"{props['stack']}-{props['playbook']}", self._run(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        changed = [k for k in self.TRIGGERS if olds.get(k) != news.get(k)]
+        return dyn.DiffResult(changes=bool(changed), replaces=[])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        return dyn.UpdateResult(self._run(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        forget_runs(props["stack"])
+
+
+class AnsibleRun(dyn.Resource):
+    hosts: pulumi.Output[dict[str, Any]]
+    duration_seconds: pulumi.Output[float]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(AnsibleRunProvider(), name,
+                         {**props, "hosts": None, "duration_seconds": None}, opts)

@@ -1,0 +1,139 @@
+"""Settings checks that span several keys. Each message starts with the key path it is about."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infra.config import NodeGroup, Settings
+
+NS = "smack"
+
+
+def cross_checks(s: Settings) -> list[str]:
+    return (_target_checks(s) + _group_checks(s) + _service_checks(s) + _vars_checks(s)
+            + (_local_checks(s) if s.target == "local" else [])
+            + (_aws_checks(s) if s.target == "aws" else []))
+
+
+def _target_checks(s: Settings) -> list[str]:
+    problems = []
+    if s.target == "baremetal" and s.baremetal is None:
+        problems.append(f"{NS}:baremetal: missing; target 'baremetal' needs a host list")
+    if s.target != "baremetal" and s.baremetal is not None:
+        problems.append(f"{NS}:baremetal: only allowed when {NS}:target is 'baremetal'")
+    if s.target != "aws" and s.aws is not None:
+        problems.append(f"{NS}:aws: only allowed when {NS}:target is 'aws'")
+    return problems
+
+
+def _group_checks(s: Settings) -> list[str]:
+    problems = []
+    groups = s.node_groups()
+    names = [g.name for g in groups]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{NS}:nodes: group name '{dup}' is used twice; names must be unique")
+    if sum(g.count for g in groups) == 0:
+        problems.append(f"{NS}:nodes: {names} hold no nodes; allowed: at least one node")
+    enabled = set(s.services.enabled())
+    for i, g in enumerate(s.nodes if s.target != "baremetal" else []):
+        if s.layout == "converged" and g.services:
+            problems.append(
+                f"{NS}:nodes[{i}].services: {g.services} is only allowed with "
+                f"{NS}:layout 'separate' (converged runs every service on every node)"
+            )
+        problems += [
+            f"{NS}:nodes[{i}].services: '{svc}' is disabled in {NS}:services.{svc}.enabled; "
+            f"enable it or remove it here"
+            for svc in g.services if svc not in enabled
+        ]
+    if s.layout == "separate":
+        placed = {svc for g in groups if g.count for svc in g.services}
+        problems += [
+            f"{NS}:services.{svc}: enabled but no node group lists it in services "
+            f"(layout 'separate'); add it to a group or set enabled: false"
+            for svc in sorted(enabled - placed)
+        ]
+    return problems
+
+
+def _service_checks(s: Settings) -> list[str]:
+    problems = []
+    enabled = set(s.services.enabled())
+    if s.quorum_size % 2 == 0:
+        problems.append(f"{NS}:quorum_size: {s.quorum_size} is not allowed; allowed: an odd "
+                        f"number (1, 3, 5, 7)")
+    counts = s.service_counts()
+    for svc in ("zookeeper", "mesos_master"):
+        n = counts.get(svc, 0)
+        if n and n % 2 == 0:
+            problems.append(f"{NS}:nodes: {svc} would run on {n} nodes; a quorum needs an odd "
+                            f"count (1, 3, 5, ...)")
+    needs_zk = enabled & {"mesos_master", "mesos_agent", "marathon"}
+    if needs_zk and "zookeeper" not in enabled:
+        problems.append(f"{NS}:services.zookeeper.enabled: false, but "
+                        f"{', '.join(sorted(needs_zk))} need ZooKeeper; enable it")
+    spark = s.services.spark
+    if spark.enabled and spark.cluster_manager == "mesos" and not (
+        {"mesos_master", "mesos_agent"} <= enabled
+    ):
+        problems.append(f"{NS}:services.spark.cluster_manager: 'mesos' needs mesos_master and "
+                        f"mesos_agent enabled; allowed otherwise: 'standalone'")
+    return problems
+
+
+def _vars_checks(s: Settings) -> list[str]:
+    from infra.config import SERVICE_GROUPS  # noqa: PLC0415
+
+    problems = [
+        f"{NS}:services.{svc}.vars.{key}: role variables here must start with '{svc}_'"
+        for svc in SERVICE_GROUPS
+        for key in getattr(s.services, svc).vars
+        if not key.startswith(f"{svc}_")
+    ]
+    problems += [f"{NS}:common.vars.{key}: variables here must start with 'common_'"
+                 for key in s.common.vars if not key.startswith("common_")]
+    return problems
+
+
+def _local_checks(s: Settings) -> list[str]:
+    problems: list[str] = []
+    groups: list[NodeGroup] = s.node_groups()
+    local = s.local
+    usable = local.network.num_addresses - 2
+    last_block = local.address_offset + local.addresses_per_group * (len(groups) - 1)
+    for i, g in enumerate(groups):
+        if g.count > local.addresses_per_group:
+            problems.append(f"{NS}:nodes[{i}].count: {g.count} is more than "
+                            f"{NS}:local.addresses_per_group ({local.addresses_per_group})")
+        if g.instance_type or g.data_volume_gb:
+            problems.append(f"{NS}:nodes[{i}]: instance_type and data_volume_gb apply to "
+                            f"target 'aws' only")
+    if last_block + local.addresses_per_group > usable + 1:
+        problems.append(
+            f"{NS}:local.subnet: '{local.subnet}' has {usable} host addresses, but "
+            f"{len(groups)} node group(s) of {local.addresses_per_group} addresses from offset "
+            f"{local.address_offset} need more; allowed: a larger subnet or fewer addresses"
+        )
+    if s.common.nofile_limit is not None and s.common.nofile_limit > local.ulimits.nofile:
+        problems.append(f"{NS}:common.nofile_limit: {s.common.nofile_limit} is above "
+                        f"{NS}:local.ulimits.nofile ({local.ulimits.nofile}); a container "
+                        f"cannot raise its own hard limit")
+    if local.engine == "docker" and local.runtime != "runc":
+        problems.append(f"{NS}:local.runtime: '{local.runtime}' is set by docker's daemon; "
+                        f"leave the default 'runc'")
+    return problems
+
+
+def _aws_checks(s: Settings) -> list[str]:
+    if s.aws is None:
+        return []
+    # Admin access is opened only where asked; "everything" must be asked for on its own.
+    cidrs = s.aws.admin_cidrs
+    return [
+        f"{NS}:aws.admin_cidrs[{i}]: '{cidr}' opens everything; list it alone if you really "
+        f"mean the whole internet"
+        for i, cidr in enumerate(cidrs)
+        if ipaddress.ip_network(cidr).prefixlen == 0 and len(cidrs) > 1
+    ]

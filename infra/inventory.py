@@ -1,0 +1,90 @@
+"""Nodes + settings → the Ansible inventory of a stack (hosts.yml, group_vars, known_hosts).
+
+`render_inventory` is pure; `write_inventory` puts its result on disk, where a person can
+also run `ansible-playbook -i inventories/<stack>/hosts.yml playbooks/site.yml` by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from infra.config import SERVICE_GROUPS, Settings
+from infra.nodes.model import Node
+from infra.render import digest, render, write_if_changed
+
+INVENTORY_FILES = ("hosts.yml", "group_vars/all.yml", "known_hosts")
+
+
+def role_variables(settings: Settings) -> dict[str, Any]:
+    """Stack settings as the role-prefixed variables the roles read.
+
+    Each service's typed settings become `<service>_<field>`; its `vars` pass through as given
+    (their names were checked to carry the prefix). Stack-wide values are `smack_*`.
+    """
+    out: dict[str, Any] = {
+        "smack_stack": settings.stack,
+        "smack_target": settings.target,
+        "smack_layout": settings.layout,
+        "smack_artifact_source": settings.artifacts.source,
+        "smack_artifact_mirror_url": settings.artifacts.mirror_url,
+        "smack_nofile_limit": settings.nofile_limit,
+        "smack_health_checks_enabled": settings.ansible.health_checks_enabled,
+    }
+    common = settings.common.model_dump(exclude={"vars", "nofile_limit"})
+    out.update({f"common_{k}": v for k, v in common.items()})
+    out.update(settings.common.vars)
+    for name in SERVICE_GROUPS:
+        service = getattr(settings.services, name)
+        out.update({f"{name}_{k}": v for k, v in service.model_dump(exclude={"vars"}).items()})
+        out.update(service.vars)
+    return out
+
+
+def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
+                     ) -> dict[str, str]:
+    """File name (relative to the inventory dir) → content."""
+    ordered = sorted(nodes, key=lambda n: (n.group, _natural(n.name)))
+    groups: dict[str, list[str]] = {group: [] for group in SERVICE_GROUPS.values()}
+    for node in ordered:
+        for service in node.services:
+            groups[SERVICE_GROUPS[service]].append(node.name)
+    known_hosts = inventory_dir / "known_hosts"
+    ssh_args = (
+        f'-o UserKnownHostsFile="{known_hosts} ~/.ssh/known_hosts" -o IdentitiesOnly=yes'
+    )
+    common = {"stack": settings.stack, "target": settings.target}
+    return {
+        "hosts.yml": render("inventory/hosts.yml.j2", nodes=ordered, groups=groups, **common),
+        "group_vars/all.yml": render(
+            "inventory/group_vars_all.yml.j2", ssh_common_args=ssh_args,
+            variables=role_variables(settings), **common,
+        ),
+        "known_hosts": render("inventory/known_hosts.j2", nodes=ordered),
+    }
+
+
+def write_inventory(inventory_dir: Path, files: dict[str, str]) -> str:
+    """Write the files (only those that changed) and return a digest of their content."""
+    for name, text in files.items():
+        write_if_changed(inventory_dir / name, text)
+    return inventory_digest(files)
+
+
+def inventory_digest(files: dict[str, str]) -> str:
+    return digest(*(f"{k}\n{files[k]}" for k in sorted(files)))
+
+
+def remove_inventory(inventory_dir: Path) -> None:
+    """Remove the generated files; anything a person added by hand stays."""
+    for name in INVENTORY_FILES:
+        (inventory_dir / name).unlink(missing_ok=True)
+    for directory in (inventory_dir / "group_vars", inventory_dir):
+        if directory.is_dir() and not any(directory.iterdir()):
+            shutil.rmtree(directory)
+
+
+def _natural(name: str) -> tuple[str, int]:
+    head, _, tail = name.rpartition("-")
+    return (head, int(tail)) if tail.isdigit() else (name, 0)

@@ -1,0 +1,1 @@
+"""Node targets: each creates or adopts machines and returns `Node` records."""

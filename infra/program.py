@@ -1,0 +1,77 @@
+"""The Pulumi program: one direction from settings to a converged cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from infra.ansible import AnsibleRun, InventoryFiles, content_digest
+from infra.config import Settings, parse_settings
+from infra.errors import SmackError
+from infra.inventory import render_inventory
+from infra.nodes.model import Node
+from infra.paths import inventory_dir
+
+
+def _raw_config() -> dict[str, Any]:
+    from pulumi.runtime.config import CONFIG, get_config_env  # noqa: PLC0415
+
+    raw = dict(get_config_env())
+    raw.update(CONFIG.get())
+    return raw
+
+
+def load_settings() -> Settings:
+    try:
+        return parse_settings(pulumi.get_stack(), _raw_config())
+    except SmackError as err:
+        # RunError ends the program with the message only, no traceback.
+        raise pulumi.RunError(str(err)) from None
+
+
+def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
+    if settings.target == "local":
+        from infra.nodes.local import LocalCluster  # noqa: PLC0415
+
+        return LocalCluster("local", settings).nodes
+    raise pulumi.RunError(
+        f"stack '{settings.stack}': target '{settings.target}' is not available yet; "
+        f"allowed today: 'local'"
+    )
+
+
+def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> AnsibleRun:
+    directory = inventory_dir(settings.stack)
+    files = nodes.apply(
+        lambda records: render_inventory(
+            settings, [Node.from_dict(r) for r in records], directory
+        )
+    )
+    inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files})
+    return AnsibleRun(
+        "site",
+        {
+            "stack": settings.stack,
+            "playbook": "site.yml",
+            "inventory": str(directory / "hosts.yml"),
+            "inventory_digest": inventory.digest,
+            "content_digest": content_digest(),
+            "extravars": {},
+            "forks": settings.ansible.forks,
+            "verbosity": settings.ansible.verbosity,
+        },
+        pulumi.ResourceOptions(depends_on=[inventory]),
+    )
+
+
+def main() -> None:
+    settings = load_settings()
+    nodes = create_nodes(settings)
+    run = converge(settings, nodes)
+    pulumi.export("nodes", nodes.apply(
+        lambda records: {r["name"]: {"address": r["address"], "services": r["services"]}
+                         for r in records}
+    ))
+    pulumi.export("inventory", str(inventory_dir(settings.stack) / "hosts.yml"))
+    pulumi.export("ansible", run.hosts)

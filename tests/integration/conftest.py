@@ -1,0 +1,42 @@
+"""Local podman nodes for the integration tier: brought up here, always torn down."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from infra.config import Settings, parse_settings
+from infra.nodes.local import local_specs, open_engine
+from tests.support.direct import DirectLocalCluster
+
+SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
+
+
+def integration_settings(count: int = 3, **extra: object) -> Settings:
+    stack = f"it{uuid.uuid4().hex[:6]}"
+    raw = {"smack:target": "local",
+           "smack:nodes": [{"name": "node", "count": count}],
+           "smack:local": {"subnet": SUBNET}}
+    raw.update({f"smack:{k}": v for k, v in extra.items()})
+    return parse_settings(stack, raw)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DirectLocalCluster]:
+    """Three converged nodes shared by one test module; removed even when a test fails."""
+    settings = integration_settings()
+    engine = open_engine(local_specs(settings, "").network["engine"])
+    taken = [n for n in engine.run("network", "ls", "--format", "{{.Name}} {{.Subnets}}").stdout
+             .splitlines() if SUBNET.split("/")[0] in n]
+    if taken:
+        pytest.fail(f"subnet {SUBNET} is already used by podman network(s) {taken}; "
+                    f"destroy that stack or set SMACK_TEST_SUBNET")
+    c = DirectLocalCluster(settings)
+    try:
+        c.up()
+        yield c
+    finally:
+        c.down()

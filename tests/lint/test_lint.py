@@ -1,0 +1,43 @@
+"""Lint tier: ruff, mypy, ansible-lint (production profile) and playbook syntax checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.paths import PROJECT_DIR
+
+pytestmark = pytest.mark.lint
+BIN = Path(sys.executable).parent
+PLAYBOOKS = sorted(p.name for p in (PROJECT_DIR / "playbooks").glob("*.yml"))
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
+                          timeout=600)
+
+
+def test_ruff() -> None:
+    proc = run(str(BIN / "ruff"), "check", "infra", "tests", "bench")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy() -> None:
+    proc = run(str(BIN / "mypy"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ansible_lint_production_profile() -> None:
+    proc = run(str(BIN / "ansible-lint"), "--profile", "production", "roles", "playbooks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_playbook_syntax(playbook: str) -> None:
+    proc = run(str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,",
+               f"playbooks/{playbook}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

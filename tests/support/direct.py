@@ -1,0 +1,84 @@
+"""Drive the local target's Pulumi providers directly, in the order the engine would.
+
+For tests and bench only: it lets the node provider and the Ansible run be exercised through
+their Python API. The product path is the Pulumi engine (`pulumi up` / `smack up`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.ansible import PlaybookResult, forget_runs, run_playbook
+from infra.config import Settings
+from infra.inventory import remove_inventory, render_inventory, write_inventory
+from infra.nodes.local import (
+    LocalKeyPairProvider,
+    LocalNetworkProvider,
+    LocalNodeProvider,
+    local_specs,
+    node_record,
+)
+from infra.nodes.model import Node
+from infra.paths import inventory_dir
+from infra.progress import LineProgress
+
+
+@dataclass
+class DirectLocalCluster:
+    settings: Settings
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+
+    @property
+    def inventory(self) -> Path:
+        return inventory_dir(self.settings.stack) / "hosts.yml"
+
+    def up(self) -> list[Node]:
+        """Create what is missing and delete surplus nodes, like `pulumi up` would."""
+        probe = local_specs(self.settings, public_key="")
+        if self.key is None:
+            self.key = LocalKeyPairProvider().create(probe.key).outs
+        specs = local_specs(self.settings, public_key=self.key["public_key"])
+        if self.network is None:
+            self.network = LocalNetworkProvider().create(specs.network).outs
+        wanted = {props["container"] for _, props in specs.nodes}
+        for name in sorted(set(self.created) - wanted):
+            LocalNodeProvider().delete(name, self.created.pop(name))
+        nodes = []
+        for plan, props in specs.nodes:
+            if props["container"] not in self.created:
+                self.created[props["container"]] = LocalNodeProvider().create(props).outs
+            outs = self.created[props["container"]]
+            nodes.append(node_record(plan, outs, self.key["key_file"]))
+        files = render_inventory(self.settings, nodes, self.inventory.parent)
+        write_inventory(self.inventory.parent, files)
+        return nodes
+
+    def run(self, playbook: str, **kwargs: Any) -> PlaybookResult:
+        return run_playbook(playbook, self.inventory, stack=self.settings.stack,
+                            progress=LineProgress(), **kwargs)
+
+    def down(self) -> None:
+        """Delete everything in reverse order; keeps going past errors, raises the first."""
+        errors: list[Exception] = []
+        forget_runs(self.settings.stack)
+        for name in sorted(self.created):
+            try:
+                LocalNodeProvider().delete(name, self.created[name])
+            except Exception as exc:
+                errors.append(exc)
+        self.created.clear()
+        remove_inventory(self.inventory.parent)
+        for provider, outs in ((LocalNetworkProvider(), self.network),
+                               (LocalKeyPairProvider(), self.key)):
+            if outs is not None:
+                try:
+                    provider.delete("", outs)
+                except Exception as exc:
+                    errors.append(exc)
+        self.network = self.key = None
+        if errors:
+            raise errors[0]

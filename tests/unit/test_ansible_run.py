@@ -1,0 +1,79 @@
+"""How a playbook run is reported: failures name host, task and message; reruns are keyed."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.ansible import AnsibleRunProvider, _Events, _message, content_digest
+from infra.progress import LineProgress
+
+pytestmark = pytest.mark.unit
+
+
+def failed_event(res: dict[str, object], ignore: bool = False) -> dict[str, object]:
+    return {"event": "runner_on_failed", "event_data": {
+        "host": "node-2", "task": "Install Java", "ignore_errors": ignore, "res": res,
+        "task_path": "/x/roles/common/tasks/install.yml:10"}}
+
+
+def test_failure_names_host_task_and_module_message() -> None:
+    out = io.StringIO()
+    events = _Events(LineProgress(out))
+    events({"event": "playbook_on_task_start", "event_data": {"task": "Install Java"}})
+    events(failed_event({"msg": "No package matching 'jdk' is available"}))
+    assert events.failures["node-2"].startswith(
+        "node-2: task 'Install Java' (/x/roles/common/tasks/install.yml:10): "
+        "No package matching 'jdk' is available")
+    assert "failed on node-2: Install Java" in out.getvalue()
+
+
+def test_ignored_failures_are_not_failures() -> None:
+    events = _Events(LineProgress(io.StringIO()))
+    events(failed_event({"msg": "expected"}, ignore=True))
+    assert events.failures == {}
+
+
+@pytest.mark.parametrize(("res", "expected"), [
+    ({"msg": "non-zero return code", "stderr": "a\nb\nc\nd"}, "non-zero return code: b | c | d"),
+    ({"stdout": "only stdout"}, "only stdout"),
+    ({"results": [{"failed": False, "msg": "ok"}, {"failed": True, "msg": "item broke"}]},
+     "item broke"),
+    ({}, "failed without a message"),
+])
+def test_message_uses_the_modules_own_words(res: dict[str, object], expected: str) -> None:
+    assert _message(res) == expected
+
+
+def test_unreachable_host_is_reported() -> None:
+    events = _Events(LineProgress(io.StringIO()))
+    events({"event": "runner_on_unreachable", "event_data": {
+        "host": "node-1", "task": "Gathering Facts", "res": {"msg": "ssh: connect timed out"}}})
+    assert "ssh: connect timed out" in events.failures["node-1"]
+
+
+def test_run_repeats_only_when_a_trigger_changes() -> None:
+    provider = AnsibleRunProvider()
+    props = {"stack": "s", "playbook": "site.yml", "inventory": "/i/hosts.yml",
+             "inventory_digest": "a", "content_digest": "b", "extravars": {}, "forks": 20}
+    assert not provider.diff("id", props, dict(props)).changes
+    assert not provider.diff("id", props, {**props, "forks": 5}).changes
+    for key in ("inventory_digest", "content_digest", "playbook"):
+        diff = provider.diff("id", props, {**props, key: "other"})
+        assert diff.changes and not diff.replaces
+
+
+def test_content_digest_follows_role_content(tmp_path: Path) -> None:
+    from infra.paths import PROJECT_DIR
+
+    for name in ("roles", "playbooks"):
+        shutil.copytree(PROJECT_DIR / name, tmp_path / name)
+    shutil.copy(PROJECT_DIR / "ansible.cfg", tmp_path)
+    before = content_digest(tmp_path)
+    assert content_digest(tmp_path) == before
+    defaults = tmp_path / "roles" / "common" / "defaults" / "main.yml"
+    defaults.write_text(defaults.read_text() + "\n")
+    assert content_digest(tmp_path) != before

@@ -1,0 +1,197 @@
+"""Stack settings: every malformed value is refused with its key path, value and what's allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import Settings, load_stack_file, parse_settings
+from infra.errors import SettingsError
+from infra.paths import PROJECT_DIR
+
+pytestmark = pytest.mark.unit
+
+
+def local(**extra: Any) -> dict[str, Any]:
+    return {"smack:target": "local", **{f"smack:{k}": v for k, v in extra.items()}}
+
+
+MALFORMED: list[tuple[str, dict[str, Any], str]] = [
+    ("missing target", {}, "smack:target: required setting is missing; allowed: 'local' or "
+     "'baremetal' or 'aws'"),
+    ("unknown target", {"smack:target": "moon"},
+     "smack:target: 'moon' is not allowed; allowed: 'local', 'baremetal' or 'aws'"),
+    ("unknown layout", local(layout="mixed"),
+     "smack:layout: 'mixed' is not allowed; allowed: 'converged' or 'separate'"),
+    ("typo in a top-level key", local(layot="converged"),
+     "smack:layot: unknown setting; allowed keys here: target, layout, quorum_size, nodes"),
+    ("reserved stack key", local(stack="other"),
+     "smack:stack: reserved; the stack name comes from the Pulumi stack"),
+    ("negative count", local(nodes=[{"name": "node", "count": -1}]),
+     "smack:nodes[0].count: -1 is out of range; allowed: at least 0"),
+    ("count too large", local(nodes=[{"name": "node", "count": 51}]),
+     "smack:nodes[0].count: 51 is out of range; allowed: at most 50"),
+    ("count not a number", local(nodes=[{"name": "node", "count": "three"}]),
+     "smack:nodes[0].count: 'three' is not allowed; allowed: a whole number"),
+    ("bad group name", local(nodes=[{"name": "Node_1", "count": 1}]),
+     "smack:nodes[0].name: 'Node_1' is not allowed; allowed: a name of lowercase letters"),
+    ("unknown node group key", local(nodes=[{"name": "node", "count": 1, "size": 3}]),
+     "smack:nodes[0].size: unknown setting; allowed keys here: name, count, services"),
+    ("nodes not a list", local(nodes={"count": 3}),
+     "smack:nodes: {\"count\": 3} is not allowed; allowed: a list"),
+    ("duplicate group names", local(nodes=[{"name": "a", "count": 1}, {"name": "a", "count": 1}]),
+     "smack:nodes: group name 'a' is used twice; names must be unique"),
+    ("no nodes at all", local(nodes=[{"name": "a", "count": 0}]),
+     "smack:nodes: ['a'] hold no nodes; allowed: at least one node"),
+    ("even zookeeper ensemble in separate layout",
+     local(layout="separate",
+           nodes=[{"name": "zk", "count": 2, "services": ["zookeeper"]},
+                  {"name": "rest", "count": 1,
+                   "services": ["mesos_master", "mesos_agent", "marathon", "kafka", "cassandra",
+                                "spark"]}]),
+     "smack:nodes: zookeeper would run on 2 nodes; a quorum needs an odd count"),
+    ("even quorum size", local(quorum_size=4),
+     "smack:quorum_size: 4 is not allowed; allowed: an odd number (1, 3, 5, 7)"),
+    ("services with converged layout",
+     local(nodes=[{"name": "node", "count": 1, "services": ["kafka"]}]),
+     "smack:nodes[0].services: ['kafka'] is only allowed with smack:layout 'separate'"),
+    ("unknown service name",
+     local(layout="separate", nodes=[{"name": "n", "count": 1, "services": ["hdfs"]}]),
+     "smack:nodes[0].services[0]: 'hdfs' is not allowed; allowed: 'zookeeper', 'mesos_master'"),
+    ("service listed twice",
+     local(layout="separate", nodes=[{"name": "n", "count": 1, "services": ["kafka", "kafka"]}]),
+     "smack:nodes[0].services: [\"kafka\", \"kafka\"] is not allowed: lists kafka more than once"),
+    ("enabled service placed nowhere",
+     local(layout="separate", nodes=[{"name": "n", "count": 1, "services": ["zookeeper"]}],
+           services={"mesos_master": {"enabled": False}, "mesos_agent": {"enabled": False},
+                     "marathon": {"enabled": False}, "cassandra": {"enabled": False},
+                     "spark": {"enabled": False}}),
+     "smack:services.kafka: enabled but no node group lists it in services"),
+    ("disabled service placed on a group",
+     local(layout="separate",
+           nodes=[{"name": "n", "count": 1, "services": ["zookeeper", "kafka"]}],
+           services={"kafka": {"enabled": False}, "mesos_master": {"enabled": False},
+                     "mesos_agent": {"enabled": False}, "marathon": {"enabled": False},
+                     "cassandra": {"enabled": False}, "spark": {"enabled": False}}),
+     "smack:nodes[0].services: 'kafka' is disabled in smack:services.kafka.enabled"),
+    ("mesos without zookeeper", local(services={"zookeeper": {"enabled": False}}),
+     "smack:services.zookeeper.enabled: false, but marathon, mesos_agent, mesos_master need "
+     "ZooKeeper"),
+    ("engine not supported", local(local={"engine": "lxc"}),
+     "smack:local.engine: 'lxc' is not allowed; allowed: 'podman' or 'docker'"),
+    ("subnet not CIDR", local(local={"subnet": "198.18.0.0/33"}),
+     "smack:local.subnet: '198.18.0.0/33' is not allowed: is not an IPv4 network in CIDR form"),
+    ("subnet with host bits", local(local={"subnet": "198.18.0.7/24"}),
+     "smack:local.subnet: '198.18.0.7/24' is not allowed: is not an IPv4 network in CIDR form"),
+    ("subnet too small for the groups",
+     local(local={"subnet": "198.18.0.0/26"},
+           nodes=[{"name": "a", "count": 1}, {"name": "b", "count": 1}, {"name": "c", "count": 1}]),
+     "smack:local.subnet: '198.18.0.0/26' has 62 host addresses"),
+    ("ulimit below minimum", local(local={"ulimits": {"nofile": 10}}),
+     "smack:local.ulimits.nofile: 10 is out of range; allowed: at least 1024"),
+    ("nofile above the container limit",
+     local(common={"nofile_limit": 100000}),
+     "smack:common.nofile_limit: 100000 is above smack:local.ulimits.nofile (20000)"),
+    ("init argument with a space", local(local={"init_args": ["a b"]}),
+     "smack:local.init_args[0]: 'a b' is not allowed; allowed: a kernel-style argument"),
+    ("mirror not a URL", local(local={"debian_mirror": "deb mirror"}),
+     "smack:local.debian_mirror: 'deb mirror' is not allowed: allowed: an http(s) URL"),
+    ("kafka 3.x version", local(services={"kafka": {"version": "3.7.0"}}),
+     "smack:services.kafka.version: '3.7.0' is not allowed; allowed: a 4.x release such as"),
+    ("cassandra 4.1", local(services={"cassandra": {"version": "4.1.5"}}),
+     "smack:services.cassandra.version: '4.1.5' is not allowed; allowed: a 5.0.x release"),
+    ("heap not a number", local(services={"kafka": {"heap_mb": "lots"}}),
+     "smack:services.kafka.heap_mb: 'lots' is not allowed; allowed: a whole number"),
+    ("heap too small", local(services={"cassandra": {"heap_mb": 16}}),
+     "smack:services.cassandra.heap_mb: 16 is out of range; allowed: at least 256"),
+    ("enabled not a boolean", local(services={"spark": {"enabled": "maybe"}}),
+     "smack:services.spark.enabled: 'maybe' is not allowed; allowed: true or false"),
+    ("unknown cluster manager", local(services={"spark": {"cluster_manager": "yarn"}}),
+     "smack:services.spark.cluster_manager: 'yarn' is not allowed; allowed: 'mesos' or "
+     "'standalone'"),
+    ("spark on mesos without mesos",
+     local(services={"spark": {"cluster_manager": "mesos"}, "mesos_agent": {"enabled": False}}),
+     "smack:services.spark.cluster_manager: 'mesos' needs mesos_master and mesos_agent"),
+    ("role var without prefix", local(services={"kafka": {"vars": {"heap": 1}}}),
+     "smack:services.kafka.vars.heap: role variables here must start with 'kafka_'"),
+    ("unknown artifact source", local(artifacts={"source": "ftp"}),
+     "smack:artifacts.source: 'ftp' is not allowed; allowed: 'upstream', 'mirror' or 'bundle'"),
+    ("mirror without URL", local(artifacts={"source": "mirror"}),
+     "source 'mirror' needs artifacts.mirror_url"),
+    ("swappiness out of range", local(common={"swappiness": 101}),
+     "smack:common.swappiness: 101 is out of range; allowed: at most 100"),
+    ("forks zero", local(ansible={"forks": 0}),
+     "smack:ansible.forks: 0 is out of range; allowed: at least 1"),
+    ("baremetal without hosts", {"smack:target": "baremetal"},
+     "smack:baremetal: missing; target 'baremetal' needs a host list"),
+    ("aws section on a local stack", local(aws={"region": "eu-west-1"}),
+     "smack:aws: only allowed when smack:target is 'aws'"),
+    ("bad aws region", {"smack:target": "aws", "smack:aws": {"region": "europe"}},
+     "smack:aws.region: 'europe' is not allowed; allowed: an AWS region such as eu-west-1"),
+    ("bad admin cidr", {"smack:target": "aws", "smack:aws": {"admin_cidrs": ["1.2.3.4/40"]}},
+     "smack:aws.admin_cidrs: [\"1.2.3.4/40\"] is not allowed: '1.2.3.4/40' is not a network"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(c[1], c[2]) for c in MALFORMED],
+                         ids=[c[0] for c in MALFORMED])
+def test_malformed_setting_is_refused_with_its_key_path(raw: dict[str, Any], expected: str
+                                                        ) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings("unit", raw)
+    message = str(caught.value)
+    assert expected in message, message
+    assert message.startswith("stack 'unit': ")
+    assert "Traceback" not in message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings("unit", local(layout="x", local={"engine": "lxc"}, ansible={"forks": 0}))
+    assert len(caught.value.problems) == 3
+
+
+def test_pulumi_runtime_strings_are_decoded() -> None:
+    # The engine hands structured values to the program as JSON text, scalars as strings.
+    settings = parse_settings("unit", {
+        "smack:target": "local",
+        "smack:nodes": '[{"name": "node", "count": 5}]',
+        "smack:ansible": '{"forks": "7"}',
+        "aws:region": "ignored-belongs-to-the-aws-provider",
+    })
+    assert settings.nodes[0].count == 5
+    assert settings.ansible.forks == 7
+
+
+@pytest.mark.parametrize("stack", ["local"])
+def test_shipped_stack_files_are_valid(stack: str) -> None:
+    settings = load_stack_file(PROJECT_DIR, stack)
+    assert isinstance(settings, Settings)
+    assert settings.target == stack
+
+
+def test_missing_stack_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="stack file not found"):
+        load_stack_file(tmp_path, "nope")
+
+
+def test_stack_file_that_is_not_yaml(tmp_path: Path) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_stack_file(tmp_path, "bad")
+
+
+def test_nofile_limit_follows_the_target() -> None:
+    assert parse_settings("u", local()).nofile_limit == 20000
+    assert parse_settings("u", local(local={"ulimits": {"nofile": 4096}})).nofile_limit == 4096
+
+
+@pytest.mark.parametrize(("count", "quorum"), [(1, 1), (2, 1), (3, 3), (4, 3), (6, 3), (9, 3)])
+def test_converged_quorum_stays_odd_and_small(count: int, quorum: int) -> None:
+    settings = parse_settings("u", local(nodes=[{"name": "node", "count": count}]))
+    counts = settings.service_counts()
+    assert counts["zookeeper"] == counts["mesos_master"] == quorum
+    assert counts["kafka"] == counts["mesos_agent"] == count

@@ -1,0 +1,113 @@
+"""Inventory rendering: pure, complete, and readable by ansible itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import parse_settings
+from infra.inventory import (
+    inventory_digest,
+    remove_inventory,
+    render_inventory,
+    role_variables,
+    write_inventory,
+)
+from infra.nodes.model import Node
+from infra.topology import local_address, plan_nodes
+
+pytestmark = pytest.mark.unit
+
+
+def nodes_for(settings_raw: dict[str, object]) -> tuple[object, list[Node]]:
+    settings = parse_settings("inv", settings_raw)
+    nodes = [
+        Node(name=p.name, address=local_address(settings, p), ssh_user="smack",
+             ssh_key_file="/keys/id", group=p.group, services=p.services, labels=p.labels,
+             host_key=f"ssh-ed25519 AAAA{p.name}", node_id=f"id-{p.name}")
+        for p in plan_nodes(settings)
+    ]
+    return settings, nodes
+
+
+def test_render_is_pure_and_stable(tmp_path: Path) -> None:
+    settings, nodes = nodes_for({"smack:target": "local"})
+    first = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
+    again = render_inventory(settings, list(reversed(nodes)), tmp_path)  # type: ignore[arg-type]
+    assert first == again
+    assert not any(tmp_path.iterdir())  # rendering writes nothing
+
+
+def test_ansible_reads_the_rendered_inventory(tmp_path: Path) -> None:
+    settings, nodes = nodes_for({"smack:target": "local",
+                                 "smack:nodes": [{"name": "node", "count": 4}]})
+    write_inventory(tmp_path, render_inventory(settings, nodes, tmp_path))  # type: ignore[arg-type]
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i",
+         str(tmp_path / "hosts.yml"), "--list"],
+        capture_output=True, text=True, check=True,
+    )
+    data = json.loads(proc.stdout)
+    assert sorted(data["zookeeper"]["hosts"]) == ["node-1", "node-2", "node-3"]
+    assert sorted(data["spark"]["hosts"]) == ["node-1", "node-2", "node-3", "node-4"]
+    host = data["_meta"]["hostvars"]["node-4"]
+    assert host["ansible_host"] == "198.18.0.13"
+    assert host["ansible_user"] == "smack"
+    assert host["smack_stack"] == "inv"
+    assert host["kafka_heap_mb"] == 512
+    assert host["common_swappiness"] == 1
+    assert host["smack_nofile_limit"] == 20000
+    assert f"UserKnownHostsFile=\"{tmp_path}/known_hosts" in host["ansible_ssh_common_args"]
+    assert "ansible_become" not in host  # plays decide; a host var would override them
+
+
+def test_every_design_group_exists_even_when_empty(tmp_path: Path) -> None:
+    settings, nodes = nodes_for({
+        "smack:target": "local", "smack:layout": "separate",
+        "smack:nodes": [{"name": "n", "count": 1, "services": ["zookeeper"]}],
+        "smack:services": {s: {"enabled": False} for s in
+                           ["mesos_master", "mesos_agent", "marathon", "kafka", "cassandra",
+                            "spark"]},
+    })
+    doc = yaml.safe_load(render_inventory(settings, nodes, tmp_path)["hosts.yml"])  # type: ignore[arg-type]
+    children = doc["all"]["children"]
+    assert set(children) == {"zookeeper", "mesos_masters", "mesos_agents", "marathon", "kafka",
+                             "cassandra", "spark"}
+    assert children["kafka"]["hosts"] == {}
+
+
+def test_known_hosts_pin_each_node_key(tmp_path: Path) -> None:
+    settings, nodes = nodes_for({"smack:target": "local"})
+    files = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
+    assert files["known_hosts"].splitlines() == [
+        "198.18.0.10 ssh-ed25519 AAAAnode-1",
+        "198.18.0.11 ssh-ed25519 AAAAnode-2",
+        "198.18.0.12 ssh-ed25519 AAAAnode-3",
+    ]
+
+
+def test_service_vars_pass_through_with_their_prefix() -> None:
+    settings = parse_settings("inv", {"smack:target": "local", "smack:services": {
+        "kafka": {"heap_mb": 768, "vars": {"kafka_extra_properties": {"a": "b"}}}}})
+    variables = role_variables(settings)
+    assert variables["kafka_heap_mb"] == 768
+    assert variables["kafka_extra_properties"] == {"a": "b"}
+    assert "kafka_vars" not in variables
+
+
+def test_write_only_changes_what_differs_and_remove_cleans_up(tmp_path: Path) -> None:
+    settings, nodes = nodes_for({"smack:target": "local"})
+    files = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
+    digest = write_inventory(tmp_path, files)
+    assert digest == inventory_digest(files)
+    stamp = (tmp_path / "hosts.yml").stat().st_mtime_ns
+    write_inventory(tmp_path, files)
+    assert (tmp_path / "hosts.yml").stat().st_mtime_ns == stamp
+    (tmp_path / "notes.txt").write_text("mine")
+    remove_inventory(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -1,0 +1,93 @@
+"""The Pulumi program under mocks: which resources each stack registers, and in what shape."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.unit.pulumi_mocks import run_program
+
+pytestmark = pytest.mark.unit
+
+
+def test_local_stack_registers_key_network_nodes_inventory_and_run() -> None:
+    rec = run_program({"smack:target": "local"})
+    assert sorted(rec.names()) == sorted(["local", "ssh-key", "network", "node-1", "node-2",
+                                          "node-3", "inventory", "site"])
+    assert rec.named("local").typ == "smack:local:Cluster"
+    node = rec.named("node-2").inputs
+    assert node["address"] == "198.18.0.11"
+    assert node["container"] == "smack-unit-node-2"
+    assert node["network"] == "smack-unit"
+    assert node["cgroupns"] == "private"
+    assert node["init_args"] == ["systemd.unified_cgroup_hierarchy=0",
+                                 "systemd.legacy_systemd_cgroup_controller=1"]
+    assert node["public_key"] == "ssh-ed25519 AAAAmock smack-unit"
+    engine = node["engine"]
+    assert (engine["name"], engine["runtime"], engine["nofile"]) == ("podman", "runc", 20000)
+    assert rec.named("network").inputs["subnet"] == "198.18.0.0/24"
+
+
+def test_inventory_is_rendered_from_the_nodes() -> None:
+    rec = run_program({"smack:target": "local"})
+    files = rec.named("inventory").inputs["files"]
+    hosts = yaml.safe_load(files["hosts.yml"])["all"]
+    assert hosts["hosts"]["node-3"]["ansible_host"] == "198.18.0.12"
+    assert hosts["hosts"]["node-3"]["smack_node_id"] == "cid-node-3"
+    assert "198.18.0.12 ssh-ed25519 AAAAhostnode-3" in files["known_hosts"]
+    run = rec.named("site").inputs
+    assert run["playbook"] == "site.yml"
+    assert run["inventory_digest"] == "mock-digest"
+    assert len(run["content_digest"]) == 64
+
+
+def test_raising_the_count_adds_only_new_names() -> None:
+    three = run_program({"smack:target": "local"})
+    four = run_program({"smack:target": "local", "smack:nodes": [{"name": "node", "count": 4}]})
+    before = {r.name: r.inputs["address"] for r in three.resources if r.name.startswith("node-")}
+    after = {r.name: r.inputs["address"] for r in four.resources if r.name.startswith("node-")}
+    assert set(after) - set(before) == {"node-4"}
+    assert all(after[n] == before[n] for n in before)  # nothing renumbered
+    groups = yaml.safe_load(four.named("inventory").inputs["files"]["hosts.yml"])
+    children = groups["all"]["children"]
+    assert sorted(children["zookeeper"]["hosts"]) == ["node-1", "node-2", "node-3"]
+    assert sorted(children["kafka"]["hosts"]) == ["node-1", "node-2", "node-3", "node-4"]
+
+
+def test_lowering_the_count_drops_the_highest_numbered_nodes() -> None:
+    rec = run_program({"smack:target": "local", "smack:nodes": [{"name": "node", "count": 1}]})
+    assert [n for n in rec.names() if n.startswith("node-")] == ["node-1"]
+
+
+def test_separate_layout_places_services_per_group() -> None:
+    rec = run_program({
+        "smack:target": "local",
+        "smack:layout": "separate",
+        "smack:nodes": [
+            {"name": "master", "count": 3, "services": ["zookeeper", "mesos_master", "marathon"]},
+            {"name": "data", "count": 2, "services": ["kafka", "cassandra"],
+             "labels": {"rack": "r1"}},
+            {"name": "agent", "count": 2, "services": ["mesos_agent", "spark"]},
+        ],
+    })
+    assert rec.named("data-1").inputs["address"] == "198.18.0.60"
+    assert rec.named("agent-2").inputs["address"] == "198.18.0.111"
+    doc = yaml.safe_load(rec.named("inventory").inputs["files"]["hosts.yml"])["all"]
+    assert sorted(doc["children"]["cassandra"]["hosts"]) == ["data-1", "data-2"]
+    assert sorted(doc["children"]["mesos_masters"]["hosts"]) == ["master-1", "master-2",
+                                                                "master-3"]
+    assert doc["hosts"]["data-2"]["smack_node_labels"] == {"rack": "r1"}
+
+
+def test_invalid_settings_stop_the_program_before_any_resource() -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match=r"smack:local\.engine: 'lxc' is not allowed"):
+        run_program({"smack:target": "local", "smack:local": {"engine": "lxc"}})
+
+
+def test_target_not_yet_available_is_a_clear_error() -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="target 'aws' is not available yet"):
+        run_program({"smack:target": "aws"})
