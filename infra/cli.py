@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "image": cmd_image, "up": cmd_engine, "preview": cmd_engine,
-                "destroy": cmd_engine}
+    handlers = {"validate": cmd_validate, "image": cmd_image, "up": cmd_engine,
+                "preview": cmd_engine, "destroy": cmd_engine}
     try:
         return handlers[args.command](args)
     except SmackError as err:
