@@ -1,8 +1,14 @@
-"""Benchmark the local stack: node bring-up, first deploy, no-op rerun, teardown.
+"""Benchmark the local stack on this machine.
 
-Run as root from the project directory:  .venv/bin/python -m bench.bench [--runs 3]
-Each run uses a fresh stack on the test subnet and removes it afterwards. Prints the median,
-min and max of each phase. A script, not a test: the numbers depend on the machine.
+Run as root from the project directory:
+
+    .venv/bin/python -m bench.bench                  # through the Pulumi engine (default)
+    .venv/bin/python -m bench.bench --mode direct    # providers and playbooks without the engine
+
+engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack up`), destroy.
+direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, teardown.
+Each run uses a fresh stack on the test subnet and removes it afterwards; the table shows the
+median, min and max of each phase. A script, not a test: the numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from rich.table import Table
 
 from infra.config import parse_settings
 from tests.support.direct import DirectLocalCluster
+from tests.support.engine_stack import Stack
 
 console = Console()
+Phases = dict[str, list[float]]
 
 
-def timed(phases: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> Any:
+def timed(phases: Phases, name: str, fn: Callable[[], Any]) -> Any:
     started = time.monotonic()
     result = fn()
     phases.setdefault(name, []).append(time.monotonic() - started)
@@ -31,34 +39,55 @@ def timed(phases: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> A
     return result
 
 
-def one_run(phases: dict[str, list[float]], nodes: int, subnet: str) -> None:
+def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
+    stack = Stack(f"bench{uuid.uuid4().hex[:6]}")
+    stack.write_settings(count=nodes)
+    try:
+        stack.pulumi("stack", "init")
+        timed(phases, "pulumi up (nodes + site.yml)", lambda: stack.pulumi("up", "--yes"))
+        out = timed(phases, "smack up, nothing changed", lambda: stack.smack("up"))
+        if "unchanged" not in out.stdout:
+            raise SystemExit("the no-op up changed something")
+        stack.write_settings(count=nodes + 1)
+        timed(phases, f"scale {nodes}→{nodes + 1} (smack up)", lambda: stack.smack("up"))
+        stack.write_settings(count=nodes)
+        timed(phases, f"scale {nodes + 1}→{nodes} (smack up)", lambda: stack.smack("up"))
+        timed(phases, "smack destroy", lambda: stack.smack("destroy", "--yes"))
+    finally:
+        stack.destroy_and_remove()
+
+
+def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
     settings = parse_settings(f"bench{uuid.uuid4().hex[:6]}", {
         "smack:target": "local", "smack:nodes": [{"name": "node", "count": nodes}],
         "smack:local": {"subnet": subnet}})
     cluster = DirectLocalCluster(settings)
     try:
         timed(phases, "node bring-up", cluster.up)
-        timed(phases, "first deploy (site.yml)", lambda: cluster.run("site.yml"))
-        result = timed(phases, "no-op rerun (site.yml)", lambda: cluster.run("site.yml"))
+        timed(phases, "first site.yml", lambda: cluster.run("site.yml"))
+        result = timed(phases, "no-op site.yml", lambda: cluster.run("site.yml"))
         if result.changed:
-            raise SystemExit(f"no-op rerun changed {result.changed} task(s): "
-                             f"{result.changed_tasks}")
+            raise SystemExit(f"no-op rerun changed {result.changed_tasks}")
         timed(phases, "verify.yml", lambda: cluster.run("verify.yml"))
     finally:
         timed(phases, "teardown", cluster.down)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["engine", "direct"], default="engine")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--subnet", default="198.18.0.0/24")
     args = parser.parse_args()
-    phases: dict[str, list[float]] = {}
+    run = engine_run if args.mode == "engine" else direct_run
+    phases: Phases = {}
     for i in range(args.runs):
-        console.print(f"run {i + 1}/{args.runs} ({args.nodes} nodes)")
-        one_run(phases, args.nodes, args.subnet)
-    table = Table(title=f"local stack, {args.nodes} nodes, {args.runs} runs (seconds)")
+        console.print(f"run {i + 1}/{args.runs} ({args.nodes} nodes, {args.mode})")
+        run(phases, args.nodes, args.subnet)
+    table = Table(title=f"local stack, {args.nodes} nodes, {args.mode} mode, "
+                        f"{args.runs} runs (seconds)")
     for column in ("phase", "median", "min", "max"):
         table.add_column(column, justify="left" if column == "phase" else "right")
     for name, values in phases.items():

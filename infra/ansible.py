@@ -9,10 +9,12 @@ again only when the inventory, the variables or the content of roles/ and playbo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ import pulumi.dynamic as dyn
 from infra.errors import AnsibleRunError
 from infra.inventory import remove_inventory, write_inventory
 from infra.paths import PROJECT_DIR, state_dir
-from infra.progress import LineProgress, Progress, default_progress
+from infra.progress import LineProgress, Progress, Writer, default_progress
 
 CONTENT_DIRS = ("roles", "playbooks")
 CONTENT_FILES = ("ansible.cfg",)
@@ -198,7 +200,7 @@ def run_playbook(
         private_data_dir=str(private),
         project_dir=str(PROJECT_DIR),
         playbook=str(PROJECT_DIR / "playbooks" / playbook),
-        inventory=str(inventory),
+        inventory=str(inventory.resolve()),
         envvars=env,
         extravars=extravars or {},
         limit=limit,
@@ -290,6 +292,67 @@ class InventoryFiles(dyn.Resource):
         super().__init__(InventoryFilesProvider(), name, {**props, "digest": None}, opts)
 
 
+def run_in_worker(args: dict[str, Any], stream: Writer) -> dict[str, Any]:
+    """Run `run_playbook(**args)` in a fresh Python process; progress lines go to `stream`.
+
+    A Pulumi provider process holds gRPC threads, and ansible-runner forks with pexpect,
+    which runs Python in the child before exec: that child can die there. The worker is
+    started with a plain fork+exec and runs ansible-runner in a process of its own.
+    Arguments travel on stdin (they may hold secrets), the result on stdout.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.ansible"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_DIR,
+    )
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    if stdin is None or stdout is None or stderr is None:
+        raise AnsibleRunError(args["playbook"], ["could not start the ansible worker"])
+    stdin.write(json.dumps(args))
+    stdin.close()
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(stdout.read()), daemon=True)
+    reader.start()
+    for line in stderr:
+        stream.write(line)
+        stream.flush()
+    proc.wait()
+    reader.join()
+    try:
+        answer = json.loads(result[0] if result else "")
+    except ValueError:
+        raise AnsibleRunError(args["playbook"], [
+            f"the ansible worker exited with {proc.returncode} without a result"]) from None
+    if not answer.get("ok"):
+        raise AnsibleRunError(args["playbook"], answer.get("failures") or ["unknown failure"])
+    return dict(answer["outputs"])
+
+
+def _worker() -> int:
+    args = json.loads(sys.stdin.read())
+    args["inventory"] = Path(args["inventory"])
+    try:
+        result = run_playbook(**args, progress=LineProgress(sys.stderr))
+    except AnsibleRunError as err:
+        print(json.dumps({"ok": False, "failures": err.failures}))
+        return 1
+    print(json.dumps({"ok": True, "outputs": result.as_outputs()}))
+    return 0
+
+
+class _Tee:
+    def __init__(self, *streams: Writer) -> None:
+        self.streams = streams
+
+    def write(self, text: str, /) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
 class AnsibleRunProvider(dyn.ResourceProvider):
     # A run is repeated when one of these differs from the last successful run.
     TRIGGERS: ClassVar[list[str]] = [
@@ -300,14 +363,17 @@ class AnsibleRunProvider(dyn.ResourceProvider):
         stack = props["stack"]
         log = state_dir(stack) / f"{Path(props['playbook']).stem}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        # The engine shows a provider's stderr under the stack as the update runs; the log
+        # file keeps the same lines for later.
+        args = {
+            "playbook": props["playbook"], "inventory": props["inventory"], "stack": stack,
+            "limit": props.get("limit") or None, "tags": props.get("tags") or None,
+            "extravars": props.get("extravars") or {}, "forks": int(props.get("forks", 20)),
+            "verbosity": int(props.get("verbosity", 0)),
+        }
         with log.open("a") as stream:
-            result = run_playbook(
-                props["playbook"], Path(props["inventory"]), stack=stack,
-                limit=props.get("limit") or None, tags=props.get("tags") or None,
-                extravars=props.get("extravars") or {}, forks=int(props.get("forks", 20)),
-                verbosity=int(props.get("verbosity", 0)), progress=LineProgress(stream),
-            )
-        return {**props, **result.as_outputs()}
+            outputs = run_in_worker(args, _Tee(stream, sys.stderr))
+        return {**props, **outputs}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(f"{props['stack']}-{props['playbook']}", self._run(props))
@@ -331,3 +397,7 @@ class AnsibleRun(dyn.Resource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(AnsibleRunProvider(), name,
                          {**props, "hosts": None, "duration_seconds": None}, opts)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -14,8 +15,8 @@ from infra.errors import SmackError
 from infra.paths import PROJECT_DIR
 from infra.topology import local_address, plan_nodes
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _plan_table(settings: Settings) -> Table:
@@ -54,12 +55,82 @@ def cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_engine(args: argparse.Namespace) -> int:
-    # Validate first: a wrong setting is reported before anything else happens.
-    load_stack_file(PROJECT_DIR, args.stack)
+def cmd_env(_args: argparse.Namespace) -> int:
+    """Shell exports for running plain `pulumi` against smack's stacks (no secret values)."""
+    import shlex  # noqa: PLC0415
+
+    from infra import engine  # noqa: PLC0415
+
+    env = engine.engine_env()
+    env["PATH"] = f"{PROJECT_DIR / '.venv' / 'bin'}:{env.get('PATH', '$PATH')}"
+    for key in sorted(env):
+        print(f"export {key}={shlex.quote(env[key])}")
+    return 0
+
+
+def _stream(line: str) -> None:
+    console.out(line.rstrip("\n"), highlight=False)
+
+
+def print_outputs(stack: str, outputs: dict[str, Any]) -> None:
+    nodes = outputs.get("nodes") or {}
+    table = Table(title=f"stack {stack}: nodes")
+    table.add_column("node")
+    table.add_column("address")
+    table.add_column("services")
+    for name, node in nodes.items():
+        table.add_row(name, node["address"], ", ".join(node["services"]))
+    console.print(table)
+    endpoints = outputs.get("endpoints") or {}
+    if endpoints:
+        ends = Table(title=f"stack {stack}: endpoints")
+        ends.add_column("service")
+        ends.add_column("endpoint")
+        ends.add_column("value")
+        for service, values in endpoints.items():
+            for key, value in values.items():
+                ends.add_row(service, key, str(value))
+        console.print(ends)
+    if outputs.get("inventory"):
+        console.print(f"inventory: {outputs['inventory']}")
+    if outputs.get("ssh"):
+        console.print(f"ssh:       {outputs['ssh']}")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    # Validate first: a wrong setting is reported before the engine starts.
+    settings = load_stack_file(PROJECT_DIR, args.stack)
+    if settings.target == "local":
+        cmd_image(args)
     from infra import engine  # noqa: PLC0415 - pulls in the automation API only when needed
 
-    return engine.run_command(args.command, args.stack, yes=args.yes)
+    outputs = engine.run(args.command, args.stack, _stream)
+    if args.command == "up":
+        print_outputs(args.stack, outputs)
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    load_stack_file(PROJECT_DIR, args.stack)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise SmackError("destroy removes every node of the stack; pass --yes to confirm")
+        answer = console.input(f"Type the stack name ({args.stack}) to destroy it: ")
+        if answer.strip() != args.stack:
+            console.print("not destroyed")
+            return 1
+    from infra import engine  # noqa: PLC0415
+
+    engine.run("destroy", args.stack, _stream)
+    console.print(f"[green]stack {args.stack}: destroyed[/green]")
+    return 0
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    from infra import engine  # noqa: PLC0415
+
+    print_outputs(args.stack, engine.outputs(args.stack))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,18 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     with_stack(sub.add_parser("validate", help="check the stack settings and show the nodes"))
     with_stack(sub.add_parser("image", help="build the local nodes' base image if missing"))
+    sub.add_parser("env", help="print shell exports for running plain `pulumi` (eval them)")
     for name, text in (("up", "create or update the stack and converge the cluster"),
                        ("preview", "show what `up` would change"),
                        ("destroy", "remove every node and everything smack made for the stack")):
         p = with_stack(sub.add_parser(name, help=text))
-        p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+        p.add_argument("-y", "--yes", action="store_true",
+                       help="do not ask for confirmation (destroy asks otherwise)")
+    with_stack(sub.add_parser("outputs", help="show the stack's nodes and endpoints"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "image": cmd_image, "up": cmd_engine,
-                "preview": cmd_engine, "destroy": cmd_engine}
+    handlers = {"validate": cmd_validate, "image": cmd_image, "env": cmd_env, "up": cmd_up,
+                "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs}
     try:
         return handlers[args.command](args)
     except SmackError as err:

@@ -109,8 +109,13 @@ class LocalSettings(_Model):
                          description="an OCI runtime name such as runc")
     # Container ulimits must not exceed the host's (no CAP_SYS_RESOURCE to raise them).
     ulimits: Ulimits = Ulimits()
-    # private cgroup namespace + the init arguments below let a real Mesos agent run in a node.
-    cgroupns: Literal["private", "host"] = "private"
+    # Cgroup namespace of the nodes. "host": measured here, removing one node leaves the others
+    # intact. "private" makes each node's systemd manage the host's whole name=systemd
+    # hierarchy on hybrid-cgroup hosts, so removing any node breaks `exec` into the rest; it
+    # is kept for trying real Mesos agents on a fixed set of nodes.
+    cgroupns: Literal["private", "host"] = "host"
+    # systemd in legacy cgroup mode: no cgroup2 mount in the node (a real Mesos agent refuses
+    # the hybrid layout's /sys/fs/cgroup/unified).
     init_args: list[
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.=/-]+$"),
                   Field(description="a kernel-style argument such as name=value")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -65,6 +66,24 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> 
     )
 
 
+def ssh_hint(records: list[dict[str, Any]], inventory: Path) -> str:
+    """A command that logs into the first node the way Ansible does."""
+    if not records:
+        return ""
+    first = Node.from_dict(records[0])
+    key = f"-i {first.ssh_key_file} " if first.ssh_key_file else ""
+    port = f"-p {first.ssh_port} " if first.ssh_port != 22 else ""
+    return (f"ssh {key}{port}-o UserKnownHostsFile={inventory / 'known_hosts'} "
+            f"{first.ssh_user}@{first.address}")
+
+
+def _run_summary(hosts: dict[str, Any] | None) -> dict[str, str]:
+    return {
+        host: " ".join(f"{k}={stats.get(k, 0)}" for k in ("ok", "changed", "failed", "unreachable"))
+        for host, stats in sorted((hosts or {}).items())
+    }
+
+
 def main() -> None:
     settings = load_settings()
     nodes = create_nodes(settings)
@@ -73,5 +92,7 @@ def main() -> None:
         lambda records: {r["name"]: {"address": r["address"], "services": r["services"]}
                          for r in records}
     ))
-    pulumi.export("inventory", str(inventory_dir(settings.stack) / "hosts.yml"))
-    pulumi.export("ansible", run.hosts)
+    inventory = inventory_dir(settings.stack)
+    pulumi.export("inventory", str(inventory / "hosts.yml"))
+    pulumi.export("ssh", nodes.apply(lambda records: ssh_hint(records, inventory)))
+    pulumi.export("ansible", run.hosts.apply(_run_summary))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Protocol
+from typing import Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -16,6 +16,11 @@ class Progress(Protocol):
     def task(self, name: str) -> None: ...
     def result(self, host: str, status: str) -> None: ...
     def finish(self, summary: str) -> None: ...
+
+
+class Writer(Protocol):
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 class _Counter:
@@ -72,7 +77,7 @@ class RichProgress(_Counter):
 class LineProgress(_Counter):
     """Plain lines, one per task and per failure: for logs, CI and non-terminals."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: Writer | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
 

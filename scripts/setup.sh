@@ -2,6 +2,9 @@
 # Install what smack needs on this machine; every step is skipped when already done.
 #   OS packages: podman, runc, mmdebstrap (local nodes), Java 17, ssh client, python venv
 #   .venv:       the smack package with pinned dependencies (constraints.txt)
+#   pulumi CLI:  the version of the pulumi Python SDK pinned in pyproject.toml, with the
+#                Python language host: from PATH, from a release tarball you point at, or
+#                built once from the Go module proxy (tools/pulumi) into the cache
 #   base image:  the local nodes' Debian image, built once and cached
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,9 +44,37 @@ want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing the smack virtualenv (.venv)"
     [ -x .venv/bin/python ] || "$python" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,lint]'
+    log=.venv/pip-install.log
+    if ! { .venv/bin/python -m pip install --upgrade pip \
+           && .venv/bin/python -m pip install -c constraints.txt -e '.[test,lint]'; } >"$log" 2>&1
+    then
+        tail -30 "$log" >&2
+        echo "setup: installing the virtualenv failed (full log: $log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
+fi
+
+# --- Pulumi CLI ------------------------------------------------------------------------------
+cache=${SMACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/smack}
+pulumi_version=v$(sed -n 's/.*"pulumi==\([0-9.]*\)".*/\1/p' pyproject.toml)
+pulumi_bin=$cache/pulumi/$pulumi_version/bin
+if [ -x "$pulumi_bin/pulumi" ] || [ "$(pulumi version 2>/dev/null)" = "$pulumi_version" ]; then
+    # Already here; the build script only refreshes its helper scripts when they changed.
+    [ -x "$pulumi_bin/pulumi" ] && tools/pulumi/build.sh "$pulumi_version" "$pulumi_bin"
+elif [ -n "${SMACK_PULUMI_RELEASE_URL:-}" ]; then
+    # A pulumi release tarball (the official one where the internet is reachable, or a copy
+    # on your own server); {version} in the URL is replaced, e.g. ...pulumi-{version}-linux-x64.tar.gz
+    url=${SMACK_PULUMI_RELEASE_URL//\{version\}/$pulumi_version}
+    log "downloading the pulumi CLI $pulumi_version"
+    tmp=$(mktemp -d)
+    curl -fsSL "$url" | tar -xz -C "$tmp"
+    mkdir -p "$pulumi_bin"
+    cp "$tmp"/pulumi/* "$pulumi_bin"/
+    rm -rf "$tmp"
+else
+    log "building the pulumi CLI $pulumi_version from the Go module proxy (once, a few minutes)"
+    tools/pulumi/build.sh "$pulumi_version" "$pulumi_bin"
 fi
 
 # --- Base image of the local nodes --------------------------------------------------------------

@@ -31,6 +31,10 @@ def test_lower_count_removes_exactly_the_surplus_and_teardown_leaves_nothing() -
         assert engine.containers(settings.stack) and sorted(engine.containers(settings.stack)) \
             == sorted(kept)
         assert {k: v["container_id"] for k, v in c.created.items()} == kept
+        # Removing a node must leave the others whole (a shared cgroup tree would not).
+        for name in kept:
+            assert engine.run("exec", name, "systemctl", "is-system-running",
+                              check=False).stdout.strip() in ("running", "degraded")
         c.run("site.yml", tags="validate")
     finally:
         c.down()

@@ -32,7 +32,7 @@ def test_podman_run_arguments_carry_the_machine_settings() -> None:
     args = _run_args(node_props(), "localhost/smack-node:x")
     joined = " ".join(args)
     for expected in ("--systemd=always", "--no-hosts", "--cap-add SYS_ADMIN",
-                     "--cgroupns=private", "--ip 198.18.0.10", "--network smack-unit",
+                     "--cgroupns=host", "--ip 198.18.0.10", "--network smack-unit",
                      "--label io.smack.stack=unit", "--hostname node-1"):
         assert expected in joined
     assert args[-3:] == ["/sbin/init", "systemd.unified_cgroup_hierarchy=0",
@@ -56,7 +56,7 @@ def test_same_inputs_mean_no_change_and_any_change_replaces() -> None:
     props = node_props()
     provider = LocalNodeProvider()
     assert not provider.diff("id", props, dict(props)).changes
-    changed = {**props, "cgroupns": "host"}
+    changed = {**props, "cgroupns": "private"}
     diff = provider.diff("id", props, changed)
     assert diff.changes and diff.replaces == ["cgroupns"] and diff.delete_before_replace
 

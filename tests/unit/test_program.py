@@ -19,7 +19,7 @@ def test_local_stack_registers_key_network_nodes_inventory_and_run() -> None:
     assert node["address"] == "198.18.0.11"
     assert node["container"] == "smack-unit-node-2"
     assert node["network"] == "smack-unit"
-    assert node["cgroupns"] == "private"
+    assert node["cgroupns"] == "host"
     assert node["init_args"] == ["systemd.unified_cgroup_hierarchy=0",
                                  "systemd.legacy_systemd_cgroup_controller=1"]
     assert node["public_key"] == "ssh-ed25519 AAAAmock smack-unit"
