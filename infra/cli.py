@@ -133,6 +133,28 @@ def cmd_outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from infra import bundle  # noqa: PLC0415
+
+    settings = load_stack_file(PROJECT_DIR, args.stack)
+    directory = Path(args.dir).resolve() if args.dir else settings.artifacts.bundle_path()
+    started = time.monotonic()
+    if args.verify:
+        manifest = bundle.require_valid(directory, deep=True)
+        console.print(bundle.bundle_table(directory, manifest))
+        console.print(f"[green]bundle {directory}: every tarball and every file in it matches "
+                      f"{bundle.MANIFEST_NAME}[/green]")
+        return 0
+    manifest = bundle.build_bundle(settings, directory, console)
+    console.print(bundle.bundle_table(directory, manifest))
+    console.print(f"bundle ready in {time.monotonic() - started:.1f} s: "
+                  f"{directory / bundle.MANIFEST_NAME}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smack",
@@ -156,13 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-y", "--yes", action="store_true",
                        help="do not ask for confirmation (destroy asks otherwise)")
     with_stack(sub.add_parser("outputs", help="show the stack's nodes and endpoints"))
+    p = with_stack(sub.add_parser(
+        "bundle", help="build the offline artifact bundle (ZooKeeper, Kafka, Cassandra, Spark) "
+                       "for the stack's service versions"))
+    p.add_argument("--dir", help="bundle directory (default: smack:artifacts.bundle_dir, "
+                                 "else ~/.cache/smack/bundle)")
+    p.add_argument("--verify", action="store_true",
+                   help="check an existing bundle against its manifest; build nothing")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"validate": cmd_validate, "image": cmd_image, "env": cmd_env, "up": cmd_up,
-                "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs}
+                "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs,
+                "bundle": cmd_bundle}
     try:
         return handlers[args.command](args)
     except SmackError as err:

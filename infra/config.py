@@ -316,6 +316,15 @@ class ArtifactSettings(_Model):
             raise ValueError("allowed: an http(s):// or file:// URL, or empty")
         return v.rstrip("/")
 
+    def bundle_path(self) -> Path:
+        """Where the bundle lives: the setting (relative to the project), else the cache."""
+        from infra.paths import PROJECT_DIR, cache_dir  # noqa: PLC0415
+
+        if not self.bundle_dir:
+            return cache_dir() / "bundle"
+        path = Path(self.bundle_dir).expanduser()
+        return path if path.is_absolute() else PROJECT_DIR / path
+
     @model_validator(mode="after")
     def _mirror_needs_url(self) -> ArtifactSettings:
         if self.source == "mirror" and not self.mirror_url:

@@ -29,6 +29,7 @@ def role_variables(settings: Settings) -> dict[str, Any]:
         "smack_layout": settings.layout,
         "smack_artifact_source": settings.artifacts.source,
         "smack_artifact_mirror_url": settings.artifacts.mirror_url,
+        "smack_artifact_bundle_dir": str(settings.artifacts.bundle_path()),
         "smack_nofile_limit": settings.nofile_limit,
         "smack_health_checks_enabled": settings.ansible.health_checks_enabled,
     }
