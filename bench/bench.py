@@ -5,7 +5,8 @@ Run as root from the project directory:
     .venv/bin/python -m bench.bench                  # through the Pulumi engine (default)
     .venv/bin/python -m bench.bench --mode direct    # providers and playbooks without the engine
 
-engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack up`), destroy.
+engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack up`), destroy;
+also each service's first start (its plays in the first run's log) and memory per node.
 direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, teardown.
 Each run uses a fresh stack on the test subnet and removes it afterwards; the table shows the
 median, min and max of each phase. A script, not a test: the numbers depend on the machine.
@@ -14,16 +15,21 @@ median, min and max of each phase. A script, not a test: the numbers depend on t
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import re
 import statistics
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from infra.config import parse_settings
+from infra.paths import state_dir
 from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import Stack
 
@@ -45,6 +51,10 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
     try:
         stack.pulumi("stack", "init")
         timed(phases, "pulumi up (nodes + site.yml)", lambda: stack.pulumi("up", "--yes"))
+        for service, seconds in service_starts(state_dir(stack.name) / "site.log").items():
+            phases.setdefault(f"  {service} first start", []).append(seconds)
+        for node, mib in memory_per_node(stack).items():
+            phases.setdefault(f"  memory MiB, {node}", []).append(mib)
         out = timed(phases, "smack up, nothing changed", lambda: stack.smack("up"))
         if "unchanged" not in out.stdout:
             raise SystemExit("the no-op up changed something")
@@ -55,6 +65,43 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
         timed(phases, "smack destroy", lambda: stack.smack("destroy", "--yes"))
     finally:
         stack.destroy_and_remove()
+
+
+PLAY_LINE = re.compile(r"^site\.yml \[\s*(\d+)s\] PLAY (.*?) - (\w[\w-]*)$")
+
+
+def service_starts(log: Path) -> dict[str, float]:
+    """Seconds each service's first-start plays took, from the run's progress log."""
+    marks = []
+    for line in log.read_text().splitlines():
+        if "PLAY" in line:
+            match = PLAY_LINE.match(line)
+            marks.append((int(match.group(1)), match.group(2), match.group(3)) if match
+                         else (int(line.split("[")[1].split("s]")[0]), line, ""))
+    out: dict[str, float] = {}
+    for (at, name, service), (nxt, _, _) in itertools.pairwise(marks):
+        if service and "does not run yet" in name:
+            out[service] = out.get(service, 0) + nxt - at
+    return out
+
+
+def memory_per_node(stack: Stack) -> dict[str, float]:
+    proc = stack.podman.run("stats", "--no-stream", "--format", "json")
+    data = json.loads(proc.stdout or "[]")
+    out = {}
+    for entry in data:
+        name = entry.get("name") or entry.get("Name") or ""
+        if name.startswith(f"smack-{stack.name}-"):
+            usage = str(entry.get("mem_usage") or entry.get("MemUsage") or "0B").split("/")[0]
+            out[name.removeprefix(f"smack-{stack.name}-")] = _mib(usage.strip())
+    return out
+
+
+def _mib(text: str) -> float:
+    units = {"B": 1 / 2**20, "kB": 1 / 1024, "KB": 1 / 1024, "MB": 1, "MiB": 1,
+             "GB": 1024, "GiB": 1024}
+    match = re.match(r"([\d.]+)\s*([A-Za-z]+)", text)
+    return float(match.group(1)) * units.get(match.group(2), 1) if match else 0.0
 
 
 def direct_run(phases: Phases, nodes: int, subnet: str) -> None:

@@ -54,6 +54,8 @@ class PlaybookResult:
     hosts: dict[str, HostStats]
     duration_seconds: float
     changed_tasks: list[str] = field(default_factory=list)
+    # (play name, seconds it took), in the order the plays ran.
+    plays: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -120,11 +122,16 @@ class _Events:
         self.progress = progress
         self.failures: dict[str, str] = {}
         self.changed_tasks: list[str] = []
+        self.play_starts: list[tuple[str, float]] = []
 
     def __call__(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data") or {}
-        if kind == "playbook_on_task_start":
+        if kind == "playbook_on_play_start":
+            name = str(data.get("play") or data.get("name") or "")
+            self.play_starts.append((name, time.monotonic()))
+            self.progress.play(name)
+        elif kind == "playbook_on_task_start":
             self.progress.task(data.get("task") or data.get("name") or "")
         elif kind in STATUS_BY_EVENT:
             host = data.get("host", "?")
@@ -219,7 +226,10 @@ def run_playbook(
                       ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued")):
         for host, count in (stats.get(key) or {}).items():
             setattr(per_host.setdefault(host, HostStats()), attr, count)
-    result = PlaybookResult(playbook, per_host, duration, events.changed_tasks)
+    ends = [t for _, t in events.play_starts[1:]] + [started + duration]
+    plays = [(name, end - begin) for (name, begin), end in
+             zip(events.play_starts, ends, strict=True)]
+    result = PlaybookResult(playbook, per_host, duration, events.changed_tasks, plays)
     failed = [h for h, s in per_host.items() if s.failed or s.unreachable]
     summary = (f"{playbook}: {len(per_host)} host(s), {result.changed} changed, "
                f"{len(failed)} failed, {duration:.0f}s")

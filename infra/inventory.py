@@ -46,9 +46,9 @@ def role_variables(settings: Settings) -> dict[str, Any]:
 def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
                      ) -> dict[str, str]:
     """File name (relative to the inventory dir) → content."""
-    ordered = sorted(nodes, key=lambda n: (n.group, _natural(n.name)))
+    in_order = ordered(nodes)
     groups: dict[str, list[str]] = {group: [] for group in SERVICE_GROUPS.values()}
-    for node in ordered:
+    for node in in_order:
         for service in node.services:
             groups[SERVICE_GROUPS[service]].append(node.name)
     known_hosts = inventory_dir / "known_hosts"
@@ -57,13 +57,18 @@ def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
     )
     common = {"stack": settings.stack, "target": settings.target}
     return {
-        "hosts.yml": render("inventory/hosts.yml.j2", nodes=ordered, groups=groups, **common),
+        "hosts.yml": render("inventory/hosts.yml.j2", nodes=in_order, groups=groups, **common),
         "group_vars/all.yml": render(
             "inventory/group_vars_all.yml.j2", ssh_common_args=ssh_args,
             variables=role_variables(settings), **common,
         ),
-        "known_hosts": render("inventory/known_hosts.j2", nodes=ordered),
+        "known_hosts": render("inventory/known_hosts.j2", nodes=in_order),
     }
+
+
+def ordered(nodes: list[Node]) -> list[Node]:
+    """The inventory's node order (group, then number): roles pick "the first node" from it."""
+    return sorted(nodes, key=lambda n: (n.group, _natural(n.name)))
 
 
 def write_inventory(inventory_dir: Path, files: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ import pulumi
 
 from infra.ansible import AnsibleRun, InventoryFiles, content_digest
 from infra.config import Settings, parse_settings
+from infra.endpoints import endpoints
 from infra.errors import SmackError
 from infra.inventory import render_inventory
 from infra.nodes.model import Node
@@ -95,4 +96,7 @@ def main() -> None:
     inventory = inventory_dir(settings.stack)
     pulumi.export("inventory", str(inventory / "hosts.yml"))
     pulumi.export("ssh", nodes.apply(lambda records: ssh_hint(records, inventory)))
+    pulumi.export("endpoints", nodes.apply(
+        lambda records: endpoints(settings, [Node.from_dict(r) for r in records])
+    ))
     pulumi.export("ansible", run.hosts.apply(_run_summary))

@@ -13,6 +13,7 @@ from rich.text import Text
 
 class Progress(Protocol):
     def start(self, playbook: str, hosts: int) -> None: ...
+    def play(self, name: str) -> None: ...
     def task(self, name: str) -> None: ...
     def result(self, host: str, status: str) -> None: ...
     def finish(self, summary: str) -> None: ...
@@ -54,6 +55,9 @@ class RichProgress(_Counter):
                          refresh_per_second=8)
         self.live.start()
 
+    def play(self, name: str) -> None:
+        self.console.print(f"[bold]{self.playbook}[/bold]: {name}")
+
     def task(self, name: str) -> None:
         self.task_name, self.done = name, set()
         self._refresh()
@@ -89,6 +93,13 @@ class LineProgress(_Counter):
         self.playbook, self.total = playbook, hosts
         self.started = time.monotonic()
         self._write(f"{playbook}: starting on {hosts} host(s)")
+
+    def play(self, name: str) -> None:
+        if self.task_name:
+            self._write(self.status_line())
+            self.task_name = ""
+        elapsed = time.monotonic() - self.started
+        self._write(f"{self.playbook} [{elapsed:5.0f}s] PLAY {name}")
 
     def task(self, name: str) -> None:
         if self.task_name:

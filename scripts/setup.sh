@@ -6,6 +6,8 @@
 #                Python language host: from PATH, from a release tarball you point at, or
 #                built once from the Go module proxy (tools/pulumi) into the cache
 #   base image:  the local nodes' Debian image, built once and cached
+#   bundle:      ZooKeeper, Kafka, Cassandra and Spark for the stack's versions, resolved
+#                from the package registries into the cache (`smack bundle`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,5 +79,6 @@ else
     tools/pulumi/build.sh "$pulumi_version" "$pulumi_bin"
 fi
 
-# --- Base image of the local nodes --------------------------------------------------------------
+# --- Base image of the local nodes, artifact bundle ---------------------------------------------
 .venv/bin/smack image --stack "${SMACK_STACK:-local}"
+.venv/bin/smack bundle --stack "${SMACK_STACK:-local}"

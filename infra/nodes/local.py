@@ -206,6 +206,22 @@ def _authorize(engine: ContainerEngine, props: dict[str, Any]) -> None:
                input_text=props["public_key"] + "\n")
 
 
+def remove_container(engine: ContainerEngine, container: str) -> None:
+    """Remove a node's container; tolerate the engine's race when it stops on its own.
+
+    podman can report "could not be stopped ... state improper: stopped" when the container
+    finishes stopping while `rm --force` signals it; a second attempt then succeeds.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        proc = engine.run("rm", "--force", "--ignore", "--time", "5", container, check=False)
+        if proc.returncode == 0 or engine.inspect("container", container) is None:
+            return
+        if time.monotonic() > deadline:
+            raise EngineError(f"could not remove {container}: {proc.stderr.strip()}")
+        time.sleep(1)
+
+
 class LocalNodeProvider(dyn.ResourceProvider):
     # Every input shapes the container, so any change replaces it (same name and address).
     KEYS: ClassVar[list[str]] = [
@@ -219,7 +235,7 @@ class LocalNodeProvider(dyn.ResourceProvider):
         image = ensure_image(engine, recipe)
         if engine.inspect("container", props["container"]) is not None:
             # A container of ours from an interrupted run: start over from the image.
-            engine.run("rm", "--force", "--time", "5", props["container"])
+            remove_container(engine, props["container"])
         engine.run(*_run_args(props, image))
         try:
             _wait_ready(engine, props)
@@ -250,8 +266,7 @@ class LocalNodeProvider(dyn.ResourceProvider):
         return dyn.ReadResult(id_, {**props, "container_id": str(info.get("Id", ""))})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        engine = open_engine(props["engine"])
-        engine.run("rm", "--force", "--ignore", "--time", "5", props["container"])
+        remove_container(open_engine(props["engine"]), props["container"])
 
 
 class LocalNode(dyn.Resource):

@@ -22,11 +22,23 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     s = Stack(f"e2e{uuid.uuid4().hex[:6]}")
-    s.write_settings(count=3)
+    # The engine is what this tier proves; ZooKeeper and Kafka stand in for the services
+    # (Cassandra and Spark are proved by the integration tier, and would double CI time).
+    s.write_settings(count=3, services={
+        "zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
+        **{name: {"enabled": False} for name in
+           ("cassandra", "spark", "mesos_master", "mesos_agent", "marathon")}})
     try:
         yield s
     finally:
         s.destroy_and_remove()
+
+
+def brokers(stack: Stack) -> int:
+    """Brokers registered in the Kafka cluster, as node-1 sees them."""
+    listing = stack.exec(1, "sh", "-c",
+                         "kafka-broker-api-versions --bootstrap-server $(hostname -i):9092")
+    return listing.count("(id: ")
 
 
 def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> None:
@@ -39,6 +51,10 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     outputs = stack.outputs()
     assert sorted(outputs["nodes"]) == ["node-1", "node-2", "node-3"]  # type: ignore[arg-type]
     assert set(outputs["ansible"]) == {"node-1", "node-2", "node-3"}  # type: ignore[arg-type]
+    ends = outputs["endpoints"]
+    assert len(ends["kafka"]["bootstrap_servers"].split(",")) == 3  # type: ignore[index]
+    assert len(ends["zookeeper"]["connect"].split(",")) == 3  # type: ignore[index]
+    assert brokers(stack) == 3
     hosts = yaml.safe_load((inventory_dir(stack.name) / "hosts.yml").read_text())
     assert sorted(hosts["all"]["hosts"]) == ["node-1", "node-2", "node-3"]
     assert stack.runs_of_site() == 1
@@ -59,6 +75,9 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     assert stack.runs_of_site() == 2
     assert "node-4" in stack.exec(1, "cat", "/etc/hosts")
     assert 'version "17' in stack.podman.run("exec", stack.node(4), "java", "-version").stderr
+    assert brokers(stack) == 4  # the new node joined Kafka
+    bootstrap = stack.outputs()["endpoints"]["kafka"]["bootstrap_servers"]  # type: ignore[index]
+    assert len(bootstrap.split(",")) == 4
 
     # 4 → 3: exactly node-4 goes; the rest is untouched.
     stack.write_settings(count=3)

@@ -1,10 +1,9 @@
-"""Local podman nodes for the integration tier: brought up here, always torn down."""
+"""Local podman nodes for the integration tier: brought up by each module, always torn down."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,6 +15,7 @@ SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
 
 
 def integration_settings(count: int = 3, **extra: object) -> Settings:
+    """Settings of a fresh integration stack; `extra` adds smack:<key> settings."""
     stack = f"it{uuid.uuid4().hex[:6]}"
     raw = {"smack:target": "local",
            "smack:nodes": [{"name": "node", "count": count}],
@@ -24,19 +24,12 @@ def integration_settings(count: int = 3, **extra: object) -> Settings:
     return parse_settings(stack, raw)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DirectLocalCluster]:
-    """Three converged nodes shared by one test module; removed even when a test fails."""
-    settings = integration_settings()
+def new_cluster(settings: Settings) -> DirectLocalCluster:
+    """A cluster object for `settings`, after checking the test subnet is free."""
     engine = open_engine(local_specs(settings, "").network["engine"])
     taken = [n for n in engine.run("network", "ls", "--format", "{{.Name}} {{.Subnets}}").stdout
              .splitlines() if SUBNET.split("/")[0] in n]
     if taken:
         pytest.fail(f"subnet {SUBNET} is already used by podman network(s) {taken}; "
                     f"destroy that stack or set SMACK_TEST_SUBNET")
-    c = DirectLocalCluster(settings)
-    try:
-        c.up()
-        yield c
-    finally:
-        c.down()
+    return DirectLocalCluster(settings)

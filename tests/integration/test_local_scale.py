@@ -11,8 +11,7 @@ import pytest
 from infra.nodes.engine import ContainerEngine
 from infra.nodes.local import local_specs, open_engine
 from infra.paths import inventory_dir, state_dir
-from tests.integration.conftest import integration_settings
-from tests.support.direct import DirectLocalCluster
+from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.leaks import footprint, leftovers
 
 pytestmark = pytest.mark.integration
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def test_lower_count_removes_exactly_the_surplus_and_teardown_leaves_nothing() -> None:
     settings = integration_settings(count=3)
-    c = DirectLocalCluster(settings)
+    c = new_cluster(settings)
     engine = open_engine(local_specs(settings, "").network["engine"])
     try:
         c.up()

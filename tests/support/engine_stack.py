@@ -37,12 +37,22 @@ class Stack:
         self.pulumi("stack", "rm", "--yes", check=False)
         self.file.unlink(missing_ok=True)
 
-    def write_settings(self, count: int) -> None:
-        doc = yaml.safe_load(self.file.read_text()) if self.file.exists() else {}
-        config = doc.setdefault("config", {})
-        config.update({"smack:target": "local",
-                       "smack:nodes": [{"name": "node", "count": count}],
-                       "smack:local": {"subnet": SUBNET}})
+    def write_settings(self, count: int, **settings: object) -> None:
+        """The shipped local stack's settings with `count` nodes on the test subnet.
+
+        `settings` replaces whole smack:<key> values (e.g. services=...).
+        """
+        if self.file.exists():
+            doc = yaml.safe_load(self.file.read_text())
+        else:
+            local = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.local.yaml").read_text())
+            doc = {"config": dict(local["config"])}
+        config = doc["config"]
+        local_settings = dict(config.get("smack:local") or {})
+        local_settings["subnet"] = SUBNET
+        config.update({"smack:nodes": [{"name": "node", "count": count}],
+                       "smack:local": local_settings})
+        config.update({f"smack:{k}": v for k, v in settings.items()})
         self.file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,78 @@
+"""Where a stack's services answer, from the nodes and the settings: the stack outputs.
+
+Ports come from the roles' own defaults (roles/<role>/defaults/main.yml) unless the stack's
+`vars` override them, so the outputs and the roles cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+
+from infra.config import Settings
+from infra.inventory import ordered
+from infra.nodes.model import Node
+from infra.paths import PROJECT_DIR
+
+
+@cache
+def role_defaults(role: str) -> dict[str, Any]:
+    path = PROJECT_DIR / "roles" / role / "defaults" / "main.yml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return dict(data or {})
+
+
+def knob(settings: Settings, role: str, key: str) -> Any:
+    """A role variable as the roles will see it: the stack's `vars`, else the role default."""
+    service = getattr(settings.services, role, None)
+    if service is not None and key in service.vars:
+        return service.vars[key]
+    return role_defaults(role)[key]
+
+
+def _hosts(nodes: list[Node], service: str) -> list[Node]:
+    return [n for n in ordered(nodes) if service in n.services]
+
+
+def _join(nodes: list[Node], port: Any) -> str:
+    return ",".join(f"{n.address}:{port}" for n in nodes)
+
+
+def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    zookeeper = _hosts(nodes, "zookeeper")
+    if zookeeper:
+        out["zookeeper"] = {
+            "connect": _join(zookeeper, knob(settings, "zookeeper", "zookeeper_client_port")),
+        }
+    kafka = _hosts(nodes, "kafka")
+    if kafka:
+        out["kafka"] = {"bootstrap_servers": _join(kafka, knob(settings, "kafka", "kafka_port"))}
+    cassandra = _hosts(nodes, "cassandra")
+    if cassandra:
+        out["cassandra"] = {
+            "contact_points": ",".join(n.address for n in cassandra),
+            "cql_port": knob(settings, "cassandra", "cassandra_native_port"),
+        }
+    spark = _hosts(nodes, "spark")
+    if spark:
+        out["spark"] = _spark(settings, spark, zookeeper)
+    return out
+
+
+def _spark(settings: Settings, spark: list[Node], zookeeper: list[Node]) -> dict[str, Any]:
+    # The role's default master is the group's first node; a `spark_master_host` var moves it.
+    chosen = settings.services.spark.vars.get("spark_master_host")
+    master = next((n.address for n in spark if n.name == chosen), spark[0].address)
+    history = f"http://{master}:{knob(settings, 'spark', 'spark_history_ui_port')}"
+    if settings.services.spark.cluster_manager == "mesos":
+        zk = _join(zookeeper, knob(settings, "zookeeper", "zookeeper_client_port"))
+        path = knob(settings, "spark", "spark_mesos_zookeeper_path")
+        return {"master": f"mesos://zk://{zk}{path}", "history_ui": history}
+    return {
+        "master": f"spark://{master}:{knob(settings, 'spark', 'spark_master_port')}",
+        "master_ui": f"http://{master}:{knob(settings, 'spark', 'spark_master_ui_port')}",
+        "history_ui": history,
+    }

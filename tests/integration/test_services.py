@@ -1,0 +1,301 @@
+"""ZooKeeper, Kafka, Cassandra and Spark on three converged local nodes, for real.
+
+One cluster for the whole module (a first deploy takes minutes on this machine), in order:
+first deploy (Cassandra nodes join one at a time, dc/rack from node labels, Spark master on
+the first node), a rerun that changes nothing and loses nothing (Kafka storage not formatted
+again, Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it
+leaves behind: nothing), the stack's endpoints reached from this machine with real clients,
+settings refused by name, and one configuration change per service that restarts one node
+at a time while the others keep serving.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from infra.endpoints import endpoints
+from infra.errors import AnsibleRunError
+from infra.nodes.engine import ContainerEngine
+from infra.nodes.local import local_specs, node_record, open_engine
+from infra.topology import plan_nodes
+from tests.integration.conftest import integration_settings, new_cluster
+from tests.support.direct import DirectLocalCluster
+
+pytestmark = pytest.mark.integration
+NODES = (1, 2, 3)
+LABELS = {"dc": "east", "rack": "r1"}
+SERVICES = {"zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
+            "cassandra": {"heap_mb": 512}, "spark": {"worker_memory_mb": 512},
+            "mesos_master": {"enabled": False}, "mesos_agent": {"enabled": False},
+            "marathon": {"enabled": False}}
+
+
+class Stack:
+    def __init__(self, cluster: DirectLocalCluster) -> None:
+        self.cluster = cluster
+        self.engine: ContainerEngine = open_engine(
+            local_specs(cluster.settings, "").network["engine"])
+        self.addresses = [cluster.created[self.container(n)]["address"] for n in NODES]
+
+    def container(self, n: int) -> str:
+        return f"smack-{self.cluster.settings.stack}-node-{n}"
+
+    def sh(self, n: int, script: str, check: bool = True) -> str:
+        return self.engine.run("exec", self.container(n), "sh", "-c", script,
+                               check=check).stdout
+
+    def started_at(self, unit: str) -> list[int]:
+        """When each node's unit last became active (host monotonic clock, microseconds)."""
+        return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
+                               f"--value").strip() or 0) for n in NODES]
+
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        settings = self.cluster.settings
+        key = self.cluster.key["key_file"] if self.cluster.key else ""
+        nodes = [node_record(plan, self.cluster.created[f"smack-{settings.stack}-{plan.name}"],
+                             key) for plan in plan_nodes(settings)]
+        return endpoints(settings, nodes)
+
+    def cql(self):  # type: ignore[no-untyped-def]
+        from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
+        from cassandra.cluster import (  # type: ignore[import-untyped]
+            EXEC_PROFILE_DEFAULT,
+            Cluster,
+            ExecutionProfile,
+        )
+        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
+
+        profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
+                                   load_balancing_policy=DCAwareRoundRobinPolicy("east"),
+                                   request_timeout=30)
+        return Cluster(self.addresses,
+                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    settings = integration_settings(
+        services=SERVICES, nodes=[{"name": "node", "count": 3, "labels": LABELS}])
+    c = new_cluster(settings)
+    try:
+        c.up()
+        first = c.run("site.yml")
+        assert first.changed > 0
+        yield Stack(c)
+    finally:
+        c.down()
+
+
+def serving(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_nodes_are_whole_systemd_machines(stack: Stack) -> None:
+    host_keys = set()
+    for n in NODES:
+        assert stack.sh(n, "cat /proc/1/comm").strip() == "systemd"
+        state = stack.sh(n, "systemctl is-system-running", check=False).strip()
+        assert state in ("running", "degraded"), state
+        host_keys.add(stack.cluster.created[stack.container(n)]["host_key"])
+        hosts = stack.sh(n, "cat /etc/hosts")
+        for m, address in zip(NODES, stack.addresses, strict=True):
+            assert f"{address} node-{m}" in hosts
+        assert 'version "17' in stack.engine.run("exec", stack.container(n), "java",
+                                                  "-version").stderr
+    assert len(host_keys) == 3
+
+
+def test_first_deploy_places_every_service(stack: Stack) -> None:
+    status = stack.sh(1, "nodetool status")
+    assert "Datacenter: east" in status
+    for address in stack.addresses:
+        assert any(line.startswith(f"UN  {address} ") and line.rstrip().endswith("r1")
+                   for line in status.splitlines()), (address, status)
+    # Cassandra's first start is serial: each node started once the one before was UN.
+    started = sorted(stack.started_at("cassandra"))
+    assert all(b - a > 10_000_000 for a, b in itertools.pairwise(started)), started
+    modes = [stack.sh(n, "zookeeper-4lw srvr | grep Mode").split()[-1] for n in NODES]
+    assert sorted(modes) == ["follower", "follower", "leader"]
+    spark = [stack.sh(n, "systemctl is-active spark-master spark-worker spark-history",
+                      check=False).split() for n in NODES]
+    assert spark == [["active"] * 3, ["inactive", "active", "inactive"],
+                     ["inactive", "active", "inactive"]]
+
+
+def test_rerun_changes_nothing_and_keeps_data(stack: Stack) -> None:
+    stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic keep "
+                "--partitions 3 --replication-factor 3 >/dev/null")
+    stack.sh(1, "seq 1 200 | kafka-console-producer --bootstrap-server $(hostname -i):9092 "
+                "--topic keep --producer-property acks=all")
+    session = stack.cql()
+    try:
+        session.execute("CREATE KEYSPACE keep WITH replication = "
+                        "{'class': 'NetworkTopologyStrategy', 'east': 3}")
+        session.execute("CREATE TABLE keep.t (id int PRIMARY KEY)")
+        for i in range(100):
+            session.execute("INSERT INTO keep.t (id) VALUES (%s)", (i,))
+    finally:
+        session.cluster.shutdown()
+    meta = [stack.sh(n, "cat /var/lib/kafka/data/meta.properties") for n in NODES]
+    units = ("zookeeper", "kafka", "cassandra", "spark-worker", "spark-master")
+    started = {unit: stack.started_at(unit) for unit in units}
+
+    rerun = stack.cluster.run("site.yml")
+    assert rerun.changed == 0, rerun.changed_tasks
+
+    assert [stack.sh(n, "cat /var/lib/kafka/data/meta.properties") for n in NODES] == meta
+    assert {unit: stack.started_at(unit) for unit in units} == started  # nothing restarted
+    back = stack.sh(2, "kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
+                       "--topic keep --from-beginning --max-messages 200 --timeout-ms 60000")
+    assert sorted(int(x) for x in back.split()) == list(range(1, 201))
+    session = stack.cql()
+    try:
+        assert sorted(r.id for r in session.execute("SELECT id FROM keep.t")) == list(range(100))
+    finally:
+        session.cluster.shutdown()
+
+
+def test_check_mode_after_converge_reports_no_changes(stack: Stack) -> None:
+    result = stack.cluster.run("site.yml", check=True)
+    assert result.changed == 0, result.changed_tasks
+
+
+def test_verify_proves_every_service_and_leaves_nothing(stack: Stack) -> None:
+    result = stack.cluster.run("verify.yml")
+    assert result.changed == 0
+    assert all(result.hosts[f"node-{n}"].failed == 0 for n in NODES)
+    topics = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --list")
+    assert "smack-verify" not in topics
+    for n in NODES:
+        assert "smack_verify" not in stack.sh(n, "ls /var/lib/cassandra/data")
+        assert "There are no snapshots" in stack.sh(n, "nodetool listsnapshots")
+        processes = stack.sh(n, "ps -eo args")
+        assert "CoarseGrainedExecutorBackend" not in processes
+        assert "SparkSubmit" not in processes
+    assert "app-" in stack.sh(1, "ls /var/lib/spark-events")  # the history server kept it
+
+
+def test_endpoints_answer_from_this_machine(stack: Stack) -> None:
+    from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
+    from kazoo.client import KazooClient  # type: ignore[import-untyped]
+
+    ends = stack.endpoints()
+    zk = KazooClient(hosts=ends["zookeeper"]["connect"])
+    zk.start(timeout=30)
+    try:
+        assert "zookeeper" in zk.get_children("/")
+    finally:
+        zk.stop()
+
+    servers = ends["kafka"]["bootstrap_servers"].split(",")
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    for i in range(50):
+        producer.send("endpoint-check", str(i).encode())
+    producer.flush(timeout=60)
+    producer.close()
+    consumer = KafkaConsumer("endpoint-check", bootstrap_servers=servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=30000)
+    got = sorted(int(m.value) for m in consumer)
+    consumer.close()
+    assert got == list(range(50))
+
+    assert ends["cassandra"]["contact_points"].split(",") == stack.addresses
+    session = stack.cql()
+    try:
+        row = session.execute("SELECT release_version FROM system.local").one()
+        assert row.release_version.startswith("5.0.")
+    finally:
+        session.cluster.shutdown()
+
+    assert ends["spark"]["master"] == f"spark://{stack.addresses[0]}:7077"
+    with urllib.request.urlopen(f"{ends['spark']['master_ui']}/json/", timeout=30) as answer:  # noqa: S310
+        status = json.load(answer)
+    assert sorted(w["host"] for w in status["workers"] if w["state"] == "ALIVE") \
+        == sorted(stack.addresses)
+    with urllib.request.urlopen(f"{ends['spark']['history_ui']}/api/v1/applications",  # noqa: S310
+                                timeout=30) as answer:
+        assert isinstance(json.load(answer), list)
+
+
+@pytest.mark.parametrize(("tag", "extravars", "expected"), [
+    ("common", {"common_swappiness": 500},
+     ["node-1: task 'Refuse out-of-range kernel and limit settings'",
+      "common_swappiness must be 0-100 (is 500)"]),
+    ("cassandra", {"cassandra_extra_config": {"num_tokens": 8}},
+     ["node-1: task 'Refuse extra settings that repeat ones this role sets'",
+      "cassandra_extra_config may not set num_tokens"]),
+    ("kafka", {"kafka_extra_properties": {"node.id": 7}},
+     ["node-1: task 'Refuse extra properties that repeat ones this role sets'",
+      "kafka_extra_properties may not set node.id"]),
+    ("spark", {"spark_master_ui_port": 8080},
+     ["node-1: task 'Refuse ports that collide'", "spark_master_ui_port", "8080"]),
+])
+def test_a_refused_setting_names_host_task_and_variable(
+        stack: Stack, tag: str, extravars: dict[str, Any], expected: list[str]) -> None:
+    unit = {"spark": "spark-master", "common": "zookeeper"}.get(tag, tag)
+    before = stack.started_at(unit)
+    with pytest.raises(AnsibleRunError) as caught:
+        stack.cluster.run("site.yml", extravars=extravars, limit="node-1", tags=tag)
+    for text in expected:
+        assert text in str(caught.value)
+    assert stack.started_at(unit) == before
+
+
+def watch(stack: Stack, check: Callable[[], int], samples: list[int],
+          stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        while not stop.is_set():
+            samples.append(check())
+            time.sleep(0.3)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_config_changes_restart_one_node_at_a_time(stack: Stack) -> None:
+    units = ("kafka", "cassandra", "spark-worker", "zookeeper")
+    before = {unit: stack.started_at(unit) for unit in units}
+    brokers_down: list[int] = []
+    cql_down: list[int] = []
+    stop = threading.Event()
+    watchers = [
+        watch(stack, lambda: sum(not serving(a, 9092) for a in stack.addresses),
+              brokers_down, stop),
+        watch(stack, lambda: sum(not serving(a, 9042) for a in stack.addresses),
+              cql_down, stop),
+    ]
+    change = {"kafka_extra_properties": {"log.retention.hours": 100},
+              "cassandra_extra_config": {"slow_query_log_timeout": "600ms"},
+              "spark_extra_defaults": {"spark.network.timeout": "180s"}}
+    try:
+        result = stack.cluster.run("site.yml", extravars=change)
+    finally:
+        stop.set()
+        for thread in watchers:
+            thread.join()
+    assert result.changed > 0
+    after = {unit: stack.started_at(unit) for unit in units}
+    for unit in ("kafka", "cassandra", "spark-worker"):
+        assert all(a != b for a, b in zip(after[unit], before[unit], strict=True)), unit
+        restarted = sorted(after[unit])
+        # Each node came back healthy before the next one went down.
+        assert all(b - a > 3_000_000 for a, b in itertools.pairwise(restarted)), unit
+    assert after["zookeeper"] == before["zookeeper"]  # an unchanged service keeps running
+    assert max(brokers_down) <= 1, "two brokers were down at the same time"
+    assert max(cql_down) <= 1, "two Cassandra nodes were down at the same time"
+    # Every restart request was honoured and cleared: a rerun would restart nothing.
+    for n in NODES:
+        assert stack.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip() == ""

@@ -1,0 +1,138 @@
+"""Marathon command-line flags, Scallop-style (smack test stand-in, not Marathon).
+
+Marathon parses its options with Scallop: `--name value` or `--name=value`; toggles as `--name`
+/ `--disable_name`; flags without a value; an unknown option, a missing --master or a stray
+argument ends the process with status 1 and Scallop's default message "[scallop] Error: ...".
+The Debian launcher turns every MARATHON_<NAME> environment variable (except the MARATHON_APP_*
+variables Marathon sets for tasks) into `--name value`, or a bare `--name` when the value is
+empty -- so MARATHON_HA=true is an error, as with the real launcher; use MARATHON_HA= instead.
+Flag list: marathon-1.11-flags.tsv (data/marathon-flags.json).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data" / "marathon-flags.json"
+
+
+class ScallopError(Exception):
+    """Printed as '[scallop] Error: <message>' with exit status 1."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str  # value, toggle, flag, boolean
+    default: str | None
+    integer: bool
+    required: bool
+    summary: str
+
+
+def options() -> dict[str, Option]:
+    raw = json.loads(DATA.read_text())["flags"]
+    return {
+        f["name"]: Option(
+            f["name"], f["kind"], f["default"], f["integer"], f["required"], f["summary"]
+        )
+        for f in raw
+    }
+
+
+def env_arguments(environ: dict[str, str]) -> list[str]:
+    """What the launcher appends for MARATHON_* variables (sorted for a stable order)."""
+    args: list[str] = []
+    for key in sorted(environ):
+        if not key.startswith("MARATHON_") or key.startswith("MARATHON_APP_"):
+            continue
+        args.append("--" + key[len("MARATHON_") :].lower())
+        if environ[key] != "":
+            args.append(environ[key])
+    return args
+
+
+def _resolve(name: str, known: dict[str, Option]) -> tuple[Option, bool]:
+    """(option, negated) for `name`, accepting disable_<toggle>."""
+    if name in known:
+        return known[name], False
+    base = name.removeprefix("disable_")
+    if base != name and base in known and known[base].kind == "toggle":
+        return known[base], True
+    raise ScallopError(f"Unknown option '{name}'")
+
+
+def _take_value(option: Option, inline: str | None, rest: list[str]) -> str:
+    if inline is not None:
+        value = inline
+    elif rest and not rest[0].startswith("--"):
+        value = rest.pop(0)
+    else:
+        raise ScallopError(f"Bad arguments for option '{option.name}': ''")
+    if option.integer and not value.lstrip("-").isdigit():
+        raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
+    return value
+
+
+def parse(argv: list[str]) -> dict[str, object]:
+    """Effective configuration: given options plus documented defaults (toggles as bools)."""
+    known = options()
+    given: dict[str, object] = {}
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("--"):
+            raise ScallopError(f"Excess arguments provided: '{arg}'")
+        name, eq, inline = arg[2:].partition("=")
+        if name in ("help", "version"):
+            given[name] = True
+            continue
+        option, negated = _resolve(name, known)
+        if option.name in given:
+            raise ScallopError(f"Option '{option.name}' is specified more than once")
+        if option.kind in ("toggle", "flag"):
+            if eq:
+                raise ScallopError(f"Bad arguments for option '{option.name}': '{inline}'")
+            given[option.name] = not negated
+        elif option.kind == "boolean":
+            value = (
+                inline if eq else (rest.pop(0) if rest and rest[0] in ("true", "false") else "true")
+            )
+            if value not in ("true", "false"):
+                raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
+            given[option.name] = value == "true"
+        else:
+            given[option.name] = _take_value(option, inline if eq else None, rest)
+    if "help" in given or "version" in given:
+        return given
+    for option in known.values():
+        if option.required and option.name not in given:
+            raise ScallopError(f"Required option '{option.name}' not found")
+    return _with_defaults(given, known)
+
+
+def _with_defaults(given: dict[str, object], known: dict[str, Option]) -> dict[str, object]:
+    conf: dict[str, object] = {}
+    for option in known.values():
+        if option.name in given:
+            conf[option.name] = given[option.name]
+        elif option.kind == "toggle":
+            conf[option.name] = option.default == "enabled"
+        elif option.kind in ("flag", "boolean"):
+            conf[option.name] = option.default == "true"
+        elif option.default is not None and option.integer:
+            conf[option.name] = option.default
+        elif option.default is not None and " " not in option.default:
+            conf[option.name] = option.default  # prose defaults ("3 minutes") stay unset
+    return conf
+
+
+def help_text() -> str:
+    lines = ["Usage: marathon [options]  (smack test stand-in for Marathon 1.11)", ""]
+    for option in options().values():
+        prefix = "--[disable_]" if option.kind == "toggle" else "--"
+        arg = "" if option.kind in ("toggle", "flag") else " <arg>"
+        lines.append(f"  {prefix}{option.name}{arg:<8} {option.summary}")
+    return "\n".join(lines) + "\n"

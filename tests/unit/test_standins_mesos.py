@@ -1,0 +1,599 @@
+"""The Mesos stand-ins against a real ZooKeeper on 127.0.0.1, compared with real-mesos-samples.
+
+Every comparison names its sample: status codes, header names/order and the headers that
+matter (Content-Type, WWW-Authenticate, Location form), JSON keys and types recursively, exact
+bodies and messages where the real ones do not depend on ids, times or ports. The daemons run
+from the unpacked .debs (the same files the roles install).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.standins.harness import (
+    Daemon,
+    Processes,
+    ZooKeeper,
+    assert_like_sample,
+    assert_same_shape,
+    fetch,
+    free_port,
+    install_tree,
+    sample_json,
+    samples,
+    wait_until,
+    without_glog_prefix,
+    zk_session,
+)
+
+pytestmark = pytest.mark.unit
+
+AGENT_FLAGS = [
+    "--containerizers=mesos",
+    "--launcher=posix",
+    "--isolation=posix/cpu,posix/mem",
+    "--systemd_enable_support=false",
+]  # fmt: skip  -- as in PROVENANCE.txt
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mesos")
+
+
+@pytest.fixture(scope="module")
+def zookeeper(workdir: Path) -> Iterator[ZooKeeper]:
+    server = ZooKeeper(workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def procs(workdir: Path) -> Iterator[Processes]:
+    install_tree(workdir)
+    processes = Processes(workdir / "fs", workdir)
+    yield processes
+    processes.stop_all()
+
+
+def start_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str, quorum: str | None = "1",
+                 env: dict[str, str] | None = None) -> Daemon:  # fmt: skip
+    port = free_port()
+    args = ["--ip=127.0.0.1", f"--port={port}", f"--zk={zk.url(path)}"]
+    args += [f"--quorum={quorum}"] if quorum else []
+    args += [f"--work_dir={procs.workdir}/master-{port}", *extra]
+    master = procs.start("mesos-master", args, env, port)
+    wait_until(lambda: fetch(port, "/health").status == 200)
+    return master
+
+
+def start_agent(
+    procs: Processes, master: str, *extra: str, work_dir: str | None = None, port: int = 0
+) -> Daemon:
+    port = port or free_port()
+    work_dir = work_dir or f"{procs.workdir}/agent-{port}"
+    args = [
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--master={master}",
+        f"--work_dir={work_dir}",
+        *AGENT_FLAGS,
+        *extra,
+    ]
+    agent = procs.start("mesos-agent", args, port=port)
+    wait_until(lambda: fetch(port, "/health").status == 200)
+    return agent
+
+
+def agents(master: Daemon, auth: tuple[str, str] | None = None) -> list[dict]:
+    return fetch(master.port, "/master/slaves", auth=auth).json()["slaves"]
+
+
+def elected(master: Daemon) -> bool:
+    return fetch(master.port, "/metrics/snapshot").json()["master/elected"] == 1.0
+
+
+@dataclass
+class Cluster:
+    master: Daemon
+    agent: Daemon
+    path: str
+
+
+@pytest.fixture(scope="module")
+def basic(procs: Processes, zookeeper: ZooKeeper) -> Cluster:
+    """One master and one agent started with the flags of the main samples."""
+    master = start_master(procs, zookeeper, "/mesos")
+    wait_until(lambda: elected(master))
+    agent = start_agent(procs, zookeeper.url("/mesos"))
+    wait_until(lambda: len(agents(master)) == 1)
+    return Cluster(master, agent, "/mesos")
+
+
+# ----- command line ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("program", "flag", "sample"), [
+    ("mesos-agent", "--bogus", "agent-unknown-flag"),
+    ("mesos-master", "--no_such_flag", "master-unknown-flag"),
+])  # fmt: skip
+def test_unknown_flag_is_rejected_byte_for_byte(
+    procs: Processes, program: str, flag: str, sample: str
+) -> None:
+    result = procs.run(program, [flag])
+    assert result.stderr == (samples() / f"{sample}.stderr").read_bytes()
+    assert result.stdout == (samples() / f"{sample}.stdout").read_bytes() == b""
+    assert result.returncode == int((samples() / f"{sample}.exitcode").read_text())
+
+
+def test_agent_without_master(procs: Processes) -> None:
+    result = procs.run("mesos-agent", [f"--work_dir={procs.workdir}/nomaster"])
+    expected = without_glog_prefix((samples() / "agent-no-master.stderr").read_text())
+    assert without_glog_prefix(result.stderr.decode()) == expected
+    assert result.returncode == int((samples() / "agent-no-master.exitcode").read_text())
+
+
+@pytest.mark.parametrize(("args", "sample"), [
+    (["--ip=127.0.0.1", "--port=5999", "--zk=zk://127.0.0.1:1/mesos", "--quorum=1"],
+     "master-no-work-dir"),
+    (["--ip=127.0.0.1", "--port=5999", "--zk=zk://127.0.0.1:1/mesos", "--work_dir=/tmp/wd"],
+     "master-zk-without-quorum"),
+])  # fmt: skip
+def test_master_startup_checks(procs: Processes, args: list[str], sample: str) -> None:
+    result = procs.run("mesos-master", args)
+    ours = without_glog_prefix(result.stderr.decode()).splitlines()
+    real = without_glog_prefix((samples() / f"{sample}.stderr").read_text()).splitlines()
+    assert [line.split("]")[0] for line in ours] == [
+        line.split("]")[0] for line in real
+    ]  # same steps
+    assert ours[-1] == real[-1]  # the same EXIT message
+    assert result.returncode == int((samples() / f"{sample}.exitcode").read_text())
+
+
+def test_version_and_help(procs: Processes) -> None:
+    result = procs.run("mesos-master", ["--version"])
+    assert result.stdout == (samples() / "master-version-flag.stdout").read_bytes()
+    assert result.returncode == int((samples() / "master-version-flag.exitcode").read_text())
+    for role in ("master", "agent"):
+        result = procs.run(f"mesos-{role}", ["--help"])
+        assert result.returncode == int((samples() / f"{role}-help.exitcode").read_text())
+        real = set(
+            re.findall(
+                r"^  --(?:\[no-\])?([a-z0-9_]+)",
+                (samples() / f"{role}-help.stdout").read_text(),
+                re.M,
+            )
+        )
+        ours = set(re.findall(r"^  --(?:\[no-\])?([a-z0-9_]+)", result.stdout.decode(), re.M))
+        assert ours == real
+
+
+def test_flag_forms(procs: Processes) -> None:
+    # stout takes --name=value only: "--port 5050" loads port="true" and fails.
+    result = procs.run("mesos-master", ["--port", "5050"])
+    assert result.returncode == 1 and result.stderr.startswith(b"Failed to load flag 'port'")
+    result = procs.run("mesos-master", ["--no-port"])
+    assert result.stderr.startswith(b"Failed to load non-boolean flag 'port' via 'no-port'")
+    # Unknown MESOS_* variables are ignored; known ones are loaded (checked via /flags below).
+    assert procs.run("mesos-master", ["--help"], env={"MESOS_NO_SUCH_THING": "1"}).returncode == 0
+
+
+def test_quorum_from_environment(procs: Processes, zookeeper: ZooKeeper) -> None:
+    """master-env-quorum-test.txt: MESOS_QUORUM=1 in place of --quorum; it leads."""
+    master = start_master(
+        procs, zookeeper, "/mesos-envtest", quorum=None, env={"MESOS_QUORUM": "1"}
+    )
+    wait_until(lambda: elected(master))
+    assert fetch(master.port, "/master/flags").json()["flags"]["quorum"] == "1"
+    master.signal(signal.SIGKILL)
+
+
+# ----- endpoints of a running cluster ------------------------------------------------------
+
+ENDPOINTS = [
+    ("master", "GET", "/health", "master-health"),
+    ("master", "HEAD", "/health", "master-health-HEAD"),
+    ("master", "POST", "/health", "master-health-POST"),
+    ("master", "GET", "/version", "master-version"),
+    ("master", "GET", "/master/state", "master-state"),
+    ("master", "GET", "/state", "master-state-alias"),
+    ("master", "GET", "/master/state.json", "master-state-alias"),
+    ("master", "GET", "/master/slaves", "master-slaves"),
+    ("master", "GET", "/master/state-summary", "master-state-summary"),
+    ("master", "GET", "/master/frameworks", "master-frameworks"),
+    ("master", "GET", "/master/flags", "master-flags"),
+    ("master", "GET", "/metrics/snapshot", "master-metrics-snapshot"),
+    ("master", "GET", "/master/redirect", "master-redirect"),
+    ("master", "GET", "/master/no-such-endpoint", "master-notfound"),
+    ("agent", "GET", "/health", "agent-health"),
+    ("agent", "GET", "/version", "agent-version"),
+    ("agent", "GET", "/state", "agent-state"),
+    ("agent", "GET", "/slave(1)/state", "agent-slave-state"),
+    ("agent", "GET", "/flags", "agent-flags"),
+    ("agent", "GET", "/metrics/snapshot", "agent-metrics-snapshot"),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "path", "sample"), ENDPOINTS)
+def test_endpoint_like_sample(
+    basic: Cluster, who: str, method: str, path: str, sample: str
+) -> None:
+    daemon = basic.master if who == "master" else basic.agent
+    answer = fetch(daemon.port, path, method)
+    assert_like_sample(answer, sample)
+    if (samples() / f"{sample}.json").exists():
+        assert_same_shape(sample_json(f"{sample}.json"), answer.json())
+    elif (samples() / f"{sample}.body").exists():
+        assert answer.body == (samples() / f"{sample}.body").read_bytes()
+    else:
+        assert answer.body == b""
+
+
+def test_metrics_mean_something(basic: Cluster) -> None:
+    master = fetch(basic.master.port, "/metrics/snapshot").json()
+    assert master["master/elected"] == 1.0 and master["master/slaves_active"] == 1.0
+    assert master["registrar/log/recovered"] == 1.0
+    assert list(master) == list(
+        sample_json("master-metrics-snapshot.json")
+    )  # same keys, same order
+    agent = fetch(basic.agent.port, "/metrics/snapshot").json()
+    assert agent["slave/registered"] == 1.0 and agent["slave/cpus_total"] > 0
+    assert list(agent) == list(sample_json("agent-metrics-snapshot.json"))
+
+
+def test_flags_are_the_real_defaults(basic: Cluster) -> None:
+    """Every flag not set on the command line has the real binary's default value."""
+    explicit = {
+        "ip",
+        "port",
+        "zk",
+        "quorum",
+        "work_dir",
+        "master",
+        *(f[2:].split("=")[0] for f in AGENT_FLAGS),
+    }
+    for daemon, sample in ((basic.master, "master-flags.json"), (basic.agent, "agent-flags.json")):
+        ours = fetch(daemon.port, "/flags").json()["flags"]
+        real = sample_json(sample)["flags"]
+        assert list(ours) == list(real)
+        assert {k: v for k, v in ours.items() if k not in explicit} == {
+            k: v for k, v in real.items() if k not in explicit
+        }
+
+
+def test_state_fields(basic: Cluster) -> None:
+    state = fetch(basic.master.port, "/master/state").json()
+    assert state["pid"] == state["leader"] == f"master@127.0.0.1:{basic.master.port}"
+    assert state["hostname"] == "localhost" and state["activated_slaves"] == 1.0
+    agent = state["slaves"][0]
+    assert agent["active"] is True and agent["hostname"] == "localhost"
+    assert agent["resources"]["ports"] == "[31000-32000]" and agent["resources"]["cpus"] >= 1
+    assert agent["id"].startswith(state["id"] + "-S")
+    agent_state = fetch(basic.agent.port, "/state").json()
+    assert agent_state["id"] == agent["id"] and agent_state["master_hostname"] == "localhost"
+
+
+def test_znodes_like_sample(basic: Cluster, zookeeper: ZooKeeper) -> None:
+    """zk-mesos-tree.json: json.info_<10 digits> (ephemeral, MasterInfo JSON) and log_replicas."""
+    tree = sample_json("zk-mesos-tree.json")
+    real_info = tree["/mesos/json.info_0000000001"]
+    state = fetch(basic.master.port, "/master/state").json()
+    with zk_session(zookeeper) as zk:
+        assert sorted(zk.get_children("/mesos")) == tree["/mesos"]["children"]
+        data, stat = zk.get("/mesos/json.info_0000000001")
+        expected = real_info["data_utf8"].replace(
+            sample_json("master-state.json")["id"], state["id"]
+        )
+        assert data.decode() == expected.replace(":5050", f":{basic.master.port}").replace(
+            '"port":5050', f'"port":{basic.master.port}'
+        )
+        assert stat.ephemeralOwner != 0 and stat.dataLength == len(data)
+        assert_same_shape(sample_json("zk_mesos_json.info_0000000001.json"), json.loads(data))
+        assert (
+            zk.exists("/mesos").ephemeralOwner == 0
+            and zk.exists("/mesos/log_replicas").ephemeralOwner == 0
+        )
+        assert zk.get_children("/mesos/log_replicas") == tree["/mesos/log_replicas"]["children"]
+        replica, replica_stat = zk.get("/mesos/log_replicas/0000000000")
+        assert replica.decode() == f"log-replica(1)@127.0.0.1:{basic.master.port}"
+        assert replica_stat.ephemeralOwner != 0
+
+
+@pytest.fixture(scope="module")
+def follower(basic: Cluster, procs: Processes, zookeeper: ZooKeeper) -> Daemon:
+    return start_master(procs, zookeeper, "/mesos")
+
+
+@pytest.mark.parametrize(("path", "sample"), [
+    ("/health", "follower-master-health"),
+    ("/master/redirect", "follower-master-redirect"),
+    ("/master/slaves", "follower-master-slaves"),
+    ("/master/state", "follower-master-state"),
+])  # fmt: skip
+def test_follower_like_sample(basic: Cluster, follower: Daemon, path: str, sample: str) -> None:
+    answer = wait_until(lambda: (a := fetch(follower.port, path)).status in (200, 307) and a)
+    assert_like_sample(answer, sample)
+    assert answer.body == (samples() / f"{sample}.body").read_bytes()
+    if answer.status == 307:
+        suffix = "" if path.endswith("redirect") else path
+        assert answer.header("Location") == f"//localhost:{basic.master.port}{suffix}"
+
+
+def test_two_masters_in_zookeeper(basic: Cluster, follower: Daemon, zookeeper: ZooKeeper) -> None:
+    real = (samples() / "zk-mesos-children-with-two-masters.txt").read_text().strip()
+    with zk_session(zookeeper) as zk:
+        assert str(sorted(zk.get_children("/mesos"))) == real
+    assert not elected(follower)
+
+
+# ----- resources, attributes, maintenance (res-* and maint-* samples) -------------------------
+
+
+@pytest.fixture(scope="module")
+def maint(procs: Processes, zookeeper: ZooKeeper) -> Cluster:
+    master = start_master(procs, zookeeper, "/mesos-maint")
+    wait_until(lambda: elected(master))
+    extra = [
+        "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31100]",
+        "--attributes=rack:r1;zone:z1",
+    ]
+    agent = start_agent(
+        procs, zookeeper.url("/mesos-maint"), *extra, work_dir=f"{procs.workdir}/maint-agent"
+    )
+    wait_until(lambda: len(agents(master)) == 1)
+    return Cluster(master, agent, "/mesos-maint")
+
+
+@pytest.mark.parametrize(("who", "path", "sample"), [
+    ("agent", "/state", "res-agent-state"),
+    ("master", "/master/slaves", "res-master-slaves"),
+    ("master", "/master/state", "res-master-state"),
+])  # fmt: skip
+def test_resources_and_attributes_like_sample(
+    maint: Cluster, who: str, path: str, sample: str
+) -> None:
+    answer = fetch((maint.agent if who == "agent" else maint.master).port, path)
+    assert_like_sample(answer, sample)
+    real, ours = sample_json(f"{sample}.json"), answer.json()
+    assert_same_shape(real, ours)
+    real_agent = real if who == "agent" else real["slaves"][0]
+    our_agent = ours if who == "agent" else ours["slaves"][0]
+    for key in ("resources", "attributes", "unreserved_resources", "hostname"):
+        assert our_agent[key] == real_agent[key], key
+
+
+def post_sample(cluster: Cluster, path: str, sample: str) -> None:
+    """POST the exact body of `<sample>.request.json`; expect the sample's answer."""
+    raw = (samples() / f"{sample}.request.json").read_bytes()
+    answer = fetch(cluster.master.port, path, "POST", raw=raw)
+    assert_like_sample(answer, sample)
+    assert answer.body == (samples() / f"{sample}.body").read_bytes()
+
+
+def test_maintenance_sequence_like_samples(maint: Cluster, procs: Processes) -> None:
+    """The maint-* capture, step by step (PROVENANCE.txt): same bodies, codes and headers."""
+    port = maint.master.port
+
+    def check(path: str, sample: str, exact: bool = True) -> dict:
+        answer = fetch(port, path)
+        assert_like_sample(answer, sample)
+        if exact:
+            assert answer.json() == sample_json(f"{sample}.json"), sample
+        return answer.json()
+
+    check("/master/maintenance/schedule", "maint-schedule-empty")
+    check("/master/maintenance/status", "maint-status-empty")
+    for path, sample in [("/master/machine/down", "maint-machine-down-unscheduled"),
+                         ("/master/maintenance/schedule", "maint-schedule-post")]:  # fmt: skip
+        post_sample(maint, path, sample)
+    check("/master/maintenance/schedule", "maint-schedule-get")
+    check("/master/maintenance/status", "maint-status-draining")
+    draining = check("/master/slaves", "maint-master-slaves-draining", exact=False)
+    assert draining["slaves"][0]["active"] is True
+    for sample in ("maint-machine-up-while-draining", "maint-machine-down"):
+        path = "/master/machine/up" if "up" in sample else "/master/machine/down"
+        post_sample(maint, path, sample)
+    # The master removed the agent and told it to shut down; the agent process ended.
+    assert maint.agent.wait(10) == 0
+    assert "because 'Operator initiated 'Machine DOWN''" in maint.agent.log()
+    check("/master/maintenance/status", "maint-status-down")
+    check("/master/slaves", "maint-master-slaves-down")
+    check("/master/maintenance/schedule", "maint-schedule-get-down")
+    state = check("/master/state", "maint-master-state-down", exact=False)
+    assert_same_shape(sample_json("maint-master-state-down.json"), state)
+    post_sample(maint, "/master/machine/up", "maint-machine-up")
+    check("/master/maintenance/status", "maint-status-up")
+    check("/master/maintenance/schedule", "maint-schedule-get-up")
+    check("/master/slaves", "maint-master-slaves-up")
+    # The same agent command again, same work dir: it re-registers with its old agent ID.
+    old_id = re.search(r"given agent ID (\S+)", maint.agent.log()).group(1)  # type: ignore[union-attr]
+    args = maint.agent.proc.args[2:]  # type: ignore[index]
+    again = procs.start("mesos-agent", list(args), port=maint.agent.port)
+    wait_until(lambda: len(agents(maint.master)) == 1)
+    answer = fetch(port, "/master/slaves")
+    assert_like_sample(answer, "maint-master-slaves-after-agent-restart")
+    assert_same_shape(sample_json("maint-master-slaves-after-agent-restart.json"), answer.json())
+    assert answer.json()["slaves"][0]["id"] == old_id
+    assert "Re-registered with master" in wait_until(
+        lambda: "Re-registered" in again.log() and again.log()
+    )
+
+
+# ----- authentication (auth-* samples) -----------------------------------------------------
+
+CREDENTIALS = ("ops", "s3cret")
+
+
+@pytest.fixture(scope="module")
+def auth(procs: Processes, zookeeper: ZooKeeper, workdir: Path) -> Cluster:
+    shutil.copy(samples() / "auth-credentials-example.json", workdir / "credentials.json")
+    shutil.copy(samples() / "auth-agent-credential-example.json", workdir / "agent-credential.json")
+    master = start_master(
+        procs, zookeeper, "/mesos-auth",
+        "--authenticate_http_readonly", "--authenticate_http_readwrite", "--authenticate_agents",
+        "--authenticate_frameworks", f"--credentials={workdir}/credentials.json",
+    )  # fmt: skip
+    wait_until(
+        lambda: fetch(master.port, "/metrics/snapshot", auth=CREDENTIALS).json()["master/elected"]
+    )
+    agent = start_agent(
+        procs, zookeeper.url("/mesos-auth"), f"--credential={workdir}/agent-credential.json",
+        f"--http_credentials={workdir}/credentials.json", "--authenticate_http_readonly",
+    )  # fmt: skip
+    wait_until(lambda: len(agents(master, CREDENTIALS)) == 1)
+    return Cluster(master, agent, "/mesos-auth")
+
+
+@pytest.mark.parametrize("case", [
+    ("master", "GET", "/master/state", None, "auth-master-state-noauth"),
+    ("master", "GET", "/master/state", ("ops", "badpass"), "auth-master-state-wrongpw"),
+    ("master", "GET", "/master/state", ("nobody", "s3cret"), "auth-master-state-unknown-user"),
+    ("master", "GET", "/master/state", CREDENTIALS, "auth-master-state-ok"),
+    ("master", "GET", "/master/slaves", None, "auth-master-slaves-noauth"),
+    ("master", "GET", "/master/slaves", CREDENTIALS, "auth-master-slaves-ok"),
+    ("master", "GET", "/master/flags", CREDENTIALS, "auth-master-flags-ok"),
+    ("master", "GET", "/health", None, "auth-master-health-noauth"),
+    ("master", "POST", "/master/maintenance/schedule", None,
+     "auth-master-maintenance-schedule-noauth"),
+    ("master", "GET", "/master/teardown", None, "auth-master-teardown-GET-noauth"),
+    ("agent", "GET", "/state", None, "auth-agent-state-noauth"),
+    ("agent", "GET", "/state", ("ops", "badpass"), "auth-agent-state-wrongpw"),
+    ("agent", "GET", "/state", CREDENTIALS, "auth-agent-state-ok"),
+    ("agent", "GET", "/health", None, "auth-agent-health-noauth"),
+], ids=lambda case: case[4])  # fmt: skip
+def test_http_authentication_like_sample(auth: Cluster, case: tuple) -> None:
+    who, method, path, credentials, sample = case
+    request = samples() / f"{sample}.request.json"
+    raw = request.read_bytes() if request.exists() else None
+    answer = fetch(
+        (auth.master if who == "master" else auth.agent).port,
+        path,
+        method,
+        auth=credentials,
+        raw=raw,
+    )
+    assert_like_sample(answer, sample)
+    if (samples() / f"{sample}.json").exists():
+        real = sample_json(f"{sample}.json")
+        ours = answer.json()
+        if sample == "auth-master-state-ok":  # captured before its agent registered
+            ours = {**ours, "slaves": [], "activated_slaves": 0.0}
+        assert_same_shape(real, ours)
+    else:
+        assert answer.body == (samples() / f"{sample}.body").read_bytes()
+
+
+def test_agent_with_wrong_credential_exits(
+    auth: Cluster, procs: Processes, zookeeper: ZooKeeper, workdir: Path
+) -> None:
+    """auth-agent-wrong-credential.*: the agent ends with status 1, the master keeps one agent."""
+    (workdir / "wrong-credential.json").write_text(
+        json.dumps({"principal": "ops", "secret": "wrong-secret"})
+    )
+    bad = procs.start("mesos-agent", [
+        "--ip=127.0.0.1", f"--port={free_port()}", f"--master={zookeeper.url(auth.path)}",
+        f"--work_dir={workdir}/bad-agent", *AGENT_FLAGS,
+        f"--credential={workdir}/wrong-credential.json",
+    ])  # fmt: skip
+    assert bad.wait(15) == int((samples() / "auth-agent-wrong-credential.exitcode").read_text())
+    real_last = without_glog_prefix(
+        (samples() / "auth-agent-wrong-credential.stderr").read_text()
+    ).splitlines()[-1]
+    ours_last = without_glog_prefix(bad.log()).splitlines()[-1]
+    assert ours_last == real_last.replace("127.0.0.1:5060", f"127.0.0.1:{auth.master.port}")
+    answer = fetch(auth.master.port, "/master/slaves", auth=CREDENTIALS)
+    assert_like_sample(answer, "auth-master-slaves-after-bad-agent")
+    assert_same_shape(sample_json("auth-master-slaves-after-bad-agent.json"), answer.json())
+
+
+# ----- leader election, failover, quorum (fo-* samples) ------------------------------------
+
+
+def test_failover_to_the_next_lowest_master(procs: Processes, zookeeper: ZooKeeper) -> None:
+    """Three masters, --quorum=2: the leader stops, the next lowest sequence takes over after
+    its ZooKeeper session expires, and the agent re-registers with its agent ID."""
+    quick = "--zk_session_timeout=2secs"
+    masters = [start_master(procs, zookeeper, "/mesos-fo", quick, quorum="2") for _ in range(3)]
+    first, second, third = masters
+    wait_until(
+        lambda: (
+            elected(first)
+            and fetch(first.port, "/metrics/snapshot").json()["registrar/log/recovered"]
+        )
+    )
+    agent = start_agent(procs, zookeeper.url("/mesos-fo"), quick)
+    wait_until(lambda: len(agents(first)) == 1)
+    agent_id = agents(first)[0]["id"]
+    before = fetch(second.port, "/master/state")
+    assert_like_sample(before, "fo-master2-state-before")
+    assert before.header("Location") == f"//localhost:{first.port}/master/state"
+    assert_same_shape(
+        sample_json("fo-master1-state-before.json"), fetch(first.port, "/master/state").json()
+    )
+    with zk_session(zookeeper) as zk:
+        assert sorted(zk.get_children("/mesos-fo")) == [
+            "json.info_0000000001", "json.info_0000000002", "json.info_0000000003",
+            "log_replicas"]  # fmt: skip
+        assert len(zk.get_children("/mesos-fo/log_replicas")) == 3
+
+    stopped = time.monotonic()
+    first.signal(signal.SIGTERM)
+    assert first.wait(5) == -signal.SIGTERM
+    wait_until(lambda: elected(second), timeout=15)
+    takeover = time.monotonic() - stopped
+    assert 1.0 < takeover < 10, takeover  # the old znode lives until its 2 s session expires
+    assert not elected(third)
+    assert (
+        fetch(third.port, "/master/state").header("Location")
+        == f"//localhost:{second.port}/master/state"
+    )
+    wait_until(lambda: [a["id"] for a in agents(second) if a["active"]] == [agent_id])
+
+    slaves = fetch(second.port, "/master/slaves")
+    assert_like_sample(slaves, "fo-master2-slaves-after")
+    assert_same_shape(sample_json("fo-master2-slaves-after.json"), slaves.json())
+    state = fetch(second.port, "/master/state")
+    assert_like_sample(state, "fo-master2-state-after")
+    assert_same_shape(sample_json("fo-master2-state-after.json"), state.json())
+    fields = sample_json("fo-master2-state-after-leader-fields.json")
+    assert_same_shape(fields, {k: state.json()[k] for k in fields})
+    assert state.json()["leader"] == state.json()["pid"] == f"master@127.0.0.1:{second.port}"
+    assert f"Re-registered with master master@127.0.0.1:{second.port}" in agent.log()
+    with zk_session(zookeeper) as zk:
+        after = sample_json("fo-zk-children-before-after.json")["after"]
+        assert sorted(zk.get_children("/mesos-fo")) == [
+            "json.info_0000000002",
+            "json.info_0000000003",
+            "log_replicas",
+        ]
+        data, _ = zk.get("/mesos-fo/json.info_0000000002")
+        assert_same_shape(after["json.info_0000000002"]["data"], json.loads(data))
+
+
+def test_master_without_quorum_of_replicas_gives_up(procs: Processes, zookeeper: ZooKeeper) -> None:
+    """A lone master with --quorum=2 wins the election but cannot recover its registry."""
+    master = start_master(
+        procs, zookeeper, "/mesos-quorum", "--registry_fetch_timeout=2secs", quorum="2"
+    )
+    metrics = wait_until(
+        lambda: (m := fetch(master.port, "/metrics/snapshot").json())["master/elected"] and m
+    )
+    assert metrics["registrar/log/recovered"] == 0.0
+    assert master.wait(10) == 1
+    assert (
+        without_glog_prefix(master.log())
+        .splitlines()[-1]
+        .endswith(
+            "EXIT with status 1: Recovery failed: Failed to recover registrar: "
+            "Failed to perform fetch within 2secs"
+        )
+    )
