@@ -30,6 +30,8 @@ from rich.table import Table
 
 from infra.config import parse_settings
 from infra.paths import state_dir
+from tests.standins.build import HERE as STANDINS_DIR
+from tests.standins.build import build_repository
 from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import Stack
 
@@ -105,9 +107,13 @@ def _mib(text: str) -> float:
 
 
 def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
+    # Mesos and Marathon come from the stand-in repository (test doubles), as in the
+    # shipped local stack.
+    repository = build_repository(STANDINS_DIR / "build" / "repo")
     settings = parse_settings(f"bench{uuid.uuid4().hex[:6]}", {
         "smack:target": "local", "smack:nodes": [{"name": "node", "count": nodes}],
-        "smack:local": {"subnet": subnet}})
+        "smack:local": {"subnet": subnet},
+        "smack:packages": {"source": "local_repository", "repository_dir": str(repository)}})
     cluster = DirectLocalCluster(settings)
     try:
         timed(phases, "node bring-up", cluster.up)

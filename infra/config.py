@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -25,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from infra.apps import AppSpec
 from infra.config_messages import explain
 from infra.errors import SettingsError
-
-NAMESPACE = "smack"
+from infra.settings_base import NAMESPACE, _Model
 
 # Service keys are role names; each maps to the inventory group(s) it fills.
 SERVICE_GROUPS: dict[str, str] = {
@@ -63,10 +61,6 @@ UserName = Annotated[
     StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$"),
     Field(description="a Unix user name"),
 ]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -252,20 +246,41 @@ class ZookeeperSettings(_Service):
     heap_mb: int = Field(256, ge=64, le=65536)
 
 
+FlagName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$"),
+    Field(description="a flag name without dashes, such as 'offer_timeout'"),
+]
+# A command-line flag: a string or number is passed as --name=value, true as --name and
+# false as --no-name. Names are not checked here: the daemon itself refuses unknown ones.
+FlagValue = str | int | float | bool
+
+
 class MesosMasterSettings(_Service):
     version: str = Field("1.11.0", pattern=r"^1\.11\.\d+$",
                          description="a 1.11.x release such as 1.11.0")
+    # HTTP (read-only and read-write) and framework/agent authentication with generated secrets.
+    authentication: bool = True
+    # More mesos-master flags, one file each under /etc/mesos-master.
+    flags: dict[FlagName, FlagValue] = {}
 
 
 class MesosAgentSettings(_Service):
     version: str = Field("1.11.0", pattern=r"^1\.11\.\d+$",
                          description="a 1.11.x release such as 1.11.0")
+    # Comma-separated containerizers: mesos, docker or both.
+    containerizers: str = Field("mesos", pattern=r"^(mesos|docker)(,(mesos|docker))?$",
+                                description="'mesos', 'docker' or 'docker,mesos'")
+    # More mesos-agent flags, one file each under /etc/mesos-agent.
+    flags: dict[FlagName, FlagValue] = {}
 
 
 class MarathonSettings(_Service):
     version: str = Field("1.11.24", pattern=r"^1\.11\.\d+$",
                          description="a 1.11.x release such as 1.11.24")
     heap_mb: int = Field(512, ge=128, le=65536)
+    # More Marathon flags, as MARATHON_<NAME> lines in its environment file.
+    flags: dict[FlagName, FlagValue] = {}
 
 
 class KafkaSettings(_Service):
@@ -332,6 +347,51 @@ class ArtifactSettings(_Model):
         return self
 
 
+class PackageSettings(_Model):
+    """Where the Mesos and Marathon packages come from.
+
+    repository: an apt source line (or a yum baseurl) such as AVENTER's, with its signing key;
+    local_repository: a flat apt repository directory on this machine, copied to the nodes;
+    files: package files, as paths on this machine or http(s) URLs the nodes download.
+    """
+
+    source: Literal["repository", "local_repository", "files"] = "repository"
+    apt_repository: Annotated[
+        str,
+        StringConstraints(pattern=r"^(deb (\[[^\]]*\] )?\S+ \S+( \S+)*)?$"),
+        Field(description="a one-line apt source such as 'deb https://<host>/debian bookworm "
+                          "main', or empty"),
+    ] = ""
+    apt_key_url: str = ""
+    yum_repository: str = ""
+    yum_key_url: str = ""
+    repository_dir: str = ""
+    files: list[str] = []
+
+    @field_validator("apt_key_url", "yum_repository", "yum_key_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not re.match(r"^(https?|file)://\S+$", v):
+            raise ValueError("allowed: an http(s):// or file:// URL, or empty")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if not re.match(r"^(https?://\S+|[^:\s]+\.(deb|rpm))$", item):
+                raise ValueError(f"'{item}' is neither an http(s) URL nor a path to a .deb or "
+                                 f".rpm file")
+        return v
+
+    def repository_path(self) -> Path:
+        """The local repository directory (relative paths are relative to the project)."""
+        from infra.paths import PROJECT_DIR  # noqa: PLC0415
+
+        path = Path(self.repository_dir).expanduser()
+        return path if path.is_absolute() else PROJECT_DIR / path
+
+
 class CommonSettings(_Model):
     # Java package; empty means the OS's own Java 17 headless package.
     java_package: Annotated[
@@ -368,6 +428,9 @@ class Settings(_Model):
     aws: AwsSettings | None = None
     services: Services = Services()
     artifacts: ArtifactSettings = ArtifactSettings()
+    packages: PackageSettings = PackageSettings()
+    # Marathon apps applied after the cluster converged (roles/apps).
+    apps: list[AppSpec] = []
     common: CommonSettings = CommonSettings()
     ansible: AnsibleSettings = AnsibleSettings()
 

@@ -74,6 +74,14 @@ def _service_checks(s: Settings) -> list[str]:
     if needs_zk and "zookeeper" not in enabled:
         problems.append(f"{NS}:services.zookeeper.enabled: false, but "
                         f"{', '.join(sorted(needs_zk))} need ZooKeeper; enable it")
+    problems += _package_checks(s, enabled)
+    if s.apps:
+        from infra.apps import app_errors  # noqa: PLC0415 - infra.apps imports infra.config
+
+        problems += app_errors(s.apps)
+        if "marathon" not in enabled:
+            problems.append(f"{NS}:apps: {len(s.apps)} app(s) listed but "
+                            f"services.marathon.enabled is false; enable Marathon or remove them")
     spark = s.services.spark
     if spark.enabled and spark.cluster_manager == "mesos" and not (
         {"mesos_master", "mesos_agent"} <= enabled
@@ -81,6 +89,29 @@ def _service_checks(s: Settings) -> list[str]:
         problems.append(f"{NS}:services.spark.cluster_manager: 'mesos' needs mesos_master and "
                         f"mesos_agent enabled; allowed otherwise: 'standalone'")
     return problems
+
+
+def _package_checks(s: Settings, enabled: set[str]) -> list[str]:
+    users = sorted(enabled & {"mesos_master", "mesos_agent", "marathon"})
+    if not users:
+        return []
+    p = s.packages
+    needs = f"({', '.join(users)} enabled)"
+    if p.source == "repository" and not (p.apt_repository or p.yum_repository):
+        return [f"{NS}:packages.apt_repository: empty {needs}; allowed: the apt source line of "
+                f"a repository with the Mesos and Marathon packages (AVENTER's, or your mirror "
+                f"of it), or packages.yum_repository; or set packages.source to "
+                f"'local_repository' or 'files' (see README, 'Mesos and Marathon packages')"]
+    if p.source == "local_repository":
+        path = p.repository_path()
+        if not p.repository_dir or not (path / "Packages").is_file():
+            return [f"{NS}:packages.repository_dir: '{p.repository_dir}' is not a flat apt "
+                    f"repository {needs}; allowed: a directory on this machine holding "
+                    f"Packages and the .deb files"]
+    if p.source == "files" and not p.files:
+        return [f"{NS}:packages.files: empty {needs}; allowed: a list of .deb/.rpm paths on "
+                f"this machine or http(s) URLs"]
+    return []
 
 
 def _vars_checks(s: Settings) -> list[str]:

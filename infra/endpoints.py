@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from infra.config import Settings
+from infra.credentials import credentials_file
 from infra.inventory import ordered
 from infra.nodes.model import Node
 from infra.paths import PROJECT_DIR
@@ -46,6 +47,26 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
     if zookeeper:
         out["zookeeper"] = {
             "connect": _join(zookeeper, knob(settings, "zookeeper", "zookeeper_client_port")),
+        }
+    masters = _hosts(nodes, "mesos_master")
+    if masters:
+        port = knob(settings, "mesos_master", "mesos_master_port")
+        zk = _join(zookeeper, knob(settings, "zookeeper", "zookeeper_client_port"))
+        out["mesos"] = {
+            "master": f"zk://{zk}{knob(settings, 'mesos_master', 'mesos_master_zookeeper_path')}",
+            "master_uis": [f"http://{n.address}:{port}" for n in masters],
+        }
+        agents = _hosts(nodes, "mesos_agent")
+        if agents:
+            agent_port = knob(settings, "mesos_agent", "mesos_agent_port")
+            out["mesos"]["agents"] = _join(agents, agent_port)
+    marathon = _hosts(nodes, "marathon")
+    if marathon:
+        port = knob(settings, "marathon", "marathon_http_port")
+        out["marathon"] = {
+            "urls": [f"http://{n.address}:{port}" for n in marathon],
+            # Basic auth is on; the user and password stay in this 0600 file.
+            "credentials_file": str(credentials_file(settings.stack)),
         }
     kafka = _hosts(nodes, "kafka")
     if kafka:

@@ -10,7 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from infra.apps import render_app
 from infra.config import SERVICE_GROUPS, Settings
+from infra.credentials import credentials_file
 from infra.nodes.model import Node
 from infra.render import digest, render, write_if_changed
 
@@ -32,10 +34,16 @@ def role_variables(settings: Settings) -> dict[str, Any]:
         "smack_artifact_bundle_dir": str(settings.artifacts.bundle_path()),
         "smack_nofile_limit": settings.nofile_limit,
         "smack_health_checks_enabled": settings.ansible.health_checks_enabled,
+        "smack_packages": {
+            **settings.packages.model_dump(exclude={"repository_dir"}),
+            "repository_dir": (str(settings.packages.repository_path())
+                               if settings.packages.repository_dir else ""),
+        },
     }
     common = settings.common.model_dump(exclude={"vars", "nofile_limit"})
     out.update({f"common_{k}": v for k, v in common.items()})
     out.update(settings.common.vars)
+    out["apps_definitions"] = [render_app(app) for app in settings.apps]
     for name in SERVICE_GROUPS:
         service = getattr(settings.services, name)
         out.update({f"{name}_{k}": v for k, v in service.model_dump(exclude={"vars"}).items()})
@@ -60,6 +68,7 @@ def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
         "hosts.yml": render("inventory/hosts.yml.j2", nodes=in_order, groups=groups, **common),
         "group_vars/all.yml": render(
             "inventory/group_vars_all.yml.j2", ssh_common_args=ssh_args,
+            credentials_file=str(credentials_file(settings.stack)),
             variables=role_variables(settings), **common,
         ),
         "known_hosts": render("inventory/known_hosts.j2", nodes=in_order),

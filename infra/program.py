@@ -9,6 +9,7 @@ import pulumi
 
 from infra.ansible import AnsibleRun, InventoryFiles, content_digest
 from infra.config import Settings, parse_settings
+from infra.credentials import StackCredentials
 from infra.endpoints import endpoints
 from infra.errors import SmackError
 from infra.inventory import render_inventory
@@ -51,6 +52,7 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> 
         )
     )
     inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files})
+    credentials = StackCredentials("credentials", settings.stack)
     return AnsibleRun(
         "site",
         {
@@ -63,7 +65,7 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> 
             "forks": settings.ansible.forks,
             "verbosity": settings.ansible.verbosity,
         },
-        pulumi.ResourceOptions(depends_on=[inventory]),
+        pulumi.ResourceOptions(depends_on=[inventory, credentials]),
     )
 
 

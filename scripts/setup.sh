@@ -5,6 +5,7 @@
 #   pulumi CLI:  the version of the pulumi Python SDK pinned in pyproject.toml, with the
 #                Python language host: from PATH, from a release tarball you point at, or
 #                built once from the Go module proxy (tools/pulumi) into the cache
+#   stand-ins:   the Mesos/Marathon stand-in apt repository the local stack installs from
 #   base image:  the local nodes' Debian image, built once and cached
 #   bundle:      ZooKeeper, Kafka, Cassandra and Spark for the stack's versions, resolved
 #                from the package registries into the cache (`smack bundle`)
@@ -21,7 +22,7 @@ fi
 # --- OS packages -----------------------------------------------------------------------------
 # Each package is installed only when missing; apt-get update runs only if something is.
 wanted=(podman runc mmdebstrap uidmap containernetworking-plugins netavark aardvark-dns
-        iptables openssh-client ca-certificates)
+        iptables openssh-client ca-certificates gcc)
 command -v java >/dev/null 2>&1 || wanted+=(openjdk-17-jre-headless)
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -78,6 +79,11 @@ else
     log "building the pulumi CLI $pulumi_version from the Go module proxy (once, a few minutes)"
     tools/pulumi/build.sh "$pulumi_version" "$pulumi_bin"
 fi
+
+# --- Mesos/Marathon stand-in repository (the local stack's package source) -------------------
+# No real Mesos or Marathon package can be downloaded here; the local stack installs these test
+# doubles instead (tests/standins/README.md). Builds are reproducible: a rebuild changes nothing.
+.venv/bin/python -m tests.standins.build >/dev/null
 
 # --- Base image of the local nodes, artifact bundle ---------------------------------------------
 .venv/bin/smack image --stack "${SMACK_STACK:-local}"

@@ -50,3 +50,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("strict run failed:\n  " + "\n  ".join(problems), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def standin_repository() -> Path:
+    """The Mesos/Marathon stand-in apt repository (test doubles) the local stack points at.
+
+    Reproducible builds: rebuilding gives the same bytes, so nodes see no change.
+    """
+    from tests.standins.build import HERE, build_repository
+
+    return build_repository(HERE / "build" / "repo")

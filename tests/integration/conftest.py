@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 from infra.config import Settings, parse_settings
 from infra.nodes.local import local_specs, open_engine
+from tests.standins.build import HERE as STANDINS_DIR
+from tests.standins.build import build_repository
 from tests.support.direct import DirectLocalCluster
 
 SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
@@ -19,9 +23,17 @@ def integration_settings(count: int = 3, **extra: object) -> Settings:
     stack = f"it{uuid.uuid4().hex[:6]}"
     raw = {"smack:target": "local",
            "smack:nodes": [{"name": "node", "count": count}],
-           "smack:local": {"subnet": SUBNET}}
+           "smack:local": {"subnet": SUBNET},
+           "smack:packages": {"source": "local_repository",
+                              "repository_dir": str(standin_repository())}}
     raw.update({f"smack:{k}": v for k, v in extra.items()})
     return parse_settings(stack, raw)
+
+
+@cache
+def standin_repository() -> Path:
+    """The Mesos/Marathon stand-in apt repository (test doubles), built once per session."""
+    return build_repository(STANDINS_DIR / "build" / "repo")
 
 
 def new_cluster(settings: Settings) -> DirectLocalCluster:

@@ -12,6 +12,7 @@ from typing import Any
 
 from infra.ansible import PlaybookResult, forget_runs, run_playbook
 from infra.config import Settings
+from infra.credentials import credentials_file, ensure_credentials, remove_credentials
 from infra.inventory import remove_inventory, render_inventory, write_inventory
 from infra.nodes.local import (
     LocalKeyPairProvider,
@@ -53,6 +54,7 @@ class DirectLocalCluster:
                 self.created[props["container"]] = LocalNodeProvider().create(props).outs
             outs = self.created[props["container"]]
             nodes.append(node_record(plan, outs, self.key["key_file"]))
+        ensure_credentials(credentials_file(self.settings.stack))
         files = render_inventory(self.settings, nodes, self.inventory.parent)
         write_inventory(self.inventory.parent, files)
         return nodes
@@ -72,6 +74,7 @@ class DirectLocalCluster:
                 errors.append(exc)
         self.created.clear()
         remove_inventory(self.inventory.parent)
+        remove_credentials(credentials_file(self.settings.stack))
         for provider, outs in ((LocalNetworkProvider(), self.network),
                                (LocalKeyPairProvider(), self.key)):
             if outs is not None:

@@ -37,8 +37,12 @@ class Recorder(Mocks):
         return [r.name for r in self.resources]
 
 
+from tests.support.settings import parse_only  # noqa: E402
+
+
 def run_program(config: dict[str, Any], stack: str = "unit") -> Recorder:
     recorder = Recorder()
+    config = parse_only(config)
     pulumi.runtime.set_mocks(recorder, project="smack", stack=stack, preview=False)
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     from infra import program

@@ -31,8 +31,9 @@ from infra.bundle import (
     ServiceEntry,
     ServiceSpec,
 )
-from infra.config import ArtifactSettings, Settings, parse_settings
+from infra.config import ArtifactSettings, Services, Settings, parse_settings
 from infra.paths import PROJECT_DIR
+from tests.support.settings import parse_only
 
 pytestmark = pytest.mark.unit
 
@@ -93,7 +94,7 @@ def test_pom_without_boms_has_no_dependency_management() -> None:
 def test_every_maven_recipe_renders_a_pom_at_the_default_version(name: str) -> None:
     spec = bundle.SPECS[name]
     assert isinstance(spec.recipe, MavenRecipe)
-    version = getattr(Settings(stack="t", target="local").services, name).version
+    version = getattr(Services(), name).version
     deps, boms = bundle.maven_request(spec.recipe, version)
     root = parse_xml(bundle.render_pom(name, version, deps, boms))
     found = _deps(root, "m:dependencies/m:dependency")
@@ -351,7 +352,7 @@ def output(console: Console) -> str:
 
 
 def settings(**services: dict[str, object]) -> Settings:
-    return parse_settings("t", {"smack:target": "local", "smack:services": services})
+    return parse_settings("t", parse_only({"smack:target": "local", "smack:services": services}))
 
 
 def test_build_bundle_builds_once_then_leaves_everything_alone(tmp_path: Path) -> None:
@@ -437,11 +438,12 @@ def test_bundle_dir_defaults_to_the_cache_and_resolves_relative_paths(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMACK_CACHE_DIR", str(tmp_path))
     assert settings().artifacts.bundle_path() == tmp_path / "bundle"
-    relative = parse_settings("t", {"smack:target": "local",
-                                    "smack:artifacts": {"bundle_dir": "build/bundle"}})
+    relative = parse_settings("t", parse_only({"smack:target": "local",
+                                               "smack:artifacts": {"bundle_dir": "build/bundle"}}))
     assert relative.artifacts.bundle_path() == PROJECT_DIR / "build" / "bundle"
 
 
+@pytest.mark.usefixtures("standin_repository")
 def test_cli_builds_then_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     from infra import cli

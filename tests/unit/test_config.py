@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,13 @@ import pytest
 from infra.config import Settings, load_stack_file, parse_settings
 from infra.errors import SettingsError
 from infra.paths import PROJECT_DIR
+from tests.support.settings import PARSE_ONLY_PACKAGES, parse_only
 
 pytestmark = pytest.mark.unit
 
 
 def local(**extra: Any) -> dict[str, Any]:
-    return {"smack:target": "local", **{f"smack:{k}": v for k, v in extra.items()}}
+    return parse_only({"smack:target": "local", **{f"smack:{k}": v for k, v in extra.items()}})
 
 
 MALFORMED: list[tuple[str, dict[str, Any], str]] = [
@@ -157,6 +159,7 @@ def test_pulumi_runtime_strings_are_decoded() -> None:
     # The engine hands structured values to the program as JSON text, scalars as strings.
     settings = parse_settings("unit", {
         "smack:target": "local",
+        "smack:packages": json.dumps(PARSE_ONLY_PACKAGES),
         "smack:nodes": '[{"name": "node", "count": 5}]',
         "smack:ansible": '{"forks": "7"}',
         "aws:region": "ignored-belongs-to-the-aws-provider",
@@ -166,6 +169,7 @@ def test_pulumi_runtime_strings_are_decoded() -> None:
 
 
 @pytest.mark.parametrize("stack", ["local"])
+@pytest.mark.usefixtures("standin_repository")
 def test_shipped_stack_files_are_valid(stack: str) -> None:
     settings = load_stack_file(PROJECT_DIR, stack)
     assert isinstance(settings, Settings)

@@ -20,12 +20,13 @@ from infra.inventory import (
 )
 from infra.nodes.model import Node
 from infra.topology import local_address, plan_nodes
+from tests.support.settings import parse_only
 
 pytestmark = pytest.mark.unit
 
 
 def nodes_for(settings_raw: dict[str, object]) -> tuple[object, list[Node]]:
-    settings = parse_settings("inv", settings_raw)
+    settings = parse_settings("inv", parse_only(settings_raw))
     nodes = [
         Node(name=p.name, address=local_address(settings, p), ssh_user="smack",
              ssh_key_file="/keys/id", group=p.group, services=p.services, labels=p.labels,
@@ -92,8 +93,8 @@ def test_known_hosts_pin_each_node_key(tmp_path: Path) -> None:
 
 
 def test_service_vars_pass_through_with_their_prefix() -> None:
-    settings = parse_settings("inv", {"smack:target": "local", "smack:services": {
-        "kafka": {"heap_mb": 768, "vars": {"kafka_extra_properties": {"a": "b"}}}}})
+    settings = parse_settings("inv", parse_only({"smack:target": "local", "smack:services": {
+        "kafka": {"heap_mb": 768, "vars": {"kafka_extra_properties": {"a": "b"}}}}}))
     variables = role_variables(settings)
     assert variables["kafka_heap_mb"] == 768
     assert variables["kafka_extra_properties"] == {"a": "b"}

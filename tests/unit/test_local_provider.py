@@ -18,13 +18,14 @@ from infra.nodes.local import (
     open_engine,
 )
 from infra.nodes.sshkey import ensure_key_pair
+from tests.support.settings import parse_only
 
 pytestmark = pytest.mark.unit
 
 
 def node_props(engine: str = "podman", **local: object) -> dict[str, object]:
-    settings = parse_settings("unit", {"smack:target": "local",
-                                       "smack:local": {"engine": engine, **local}})
+    settings = parse_settings("unit", parse_only({"smack:target": "local",
+                                                  "smack:local": {"engine": engine, **local}}))
     return local_specs(settings, public_key="ssh-ed25519 AAAA k").nodes[0][1]
 
 

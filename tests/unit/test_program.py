@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 def test_local_stack_registers_key_network_nodes_inventory_and_run() -> None:
     rec = run_program({"smack:target": "local"})
     assert sorted(rec.names()) == sorted(["local", "ssh-key", "network", "node-1", "node-2",
-                                          "node-3", "inventory", "site"])
+                                          "node-3", "inventory", "credentials", "site"])
     assert rec.named("local").typ == "smack:local:Cluster"
     node = rec.named("node-2").inputs
     assert node["address"] == "198.18.0.11"
