@@ -163,7 +163,8 @@ class AppSpec(_Model):
                     f"health_checks[{i}].port_index is {check.port_index} but the app has "
                     f"{self.ports} port(s) (ports: {self.ports}); allowed: a port_index below "
                     f"`ports`, or raise `ports`")
-        checks = [c.model_dump_json() for c in self.health_checks]
+        # Compared as Marathon sees them: e.g. no path and path "/" are the same HTTP check.
+        checks = [json.dumps(_health_check(c), sort_keys=True) for c in self.health_checks]
         if len(set(checks)) != len(checks):
             raise ValueError("health_checks lists the same check more than once")
         return self

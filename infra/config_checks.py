@@ -160,11 +160,39 @@ def _local_checks(s: Settings) -> list[str]:
 def _aws_checks(s: Settings) -> list[str]:
     if s.aws is None:
         return []
+    a = s.aws
     # Admin access is opened only where asked; "everything" must be asked for on its own.
-    cidrs = s.aws.admin_cidrs
-    return [
+    problems = [
         f"{NS}:aws.admin_cidrs[{i}]: '{cidr}' opens everything; list it alone if you really "
         f"mean the whole internet"
-        for i, cidr in enumerate(cidrs)
-        if ipaddress.ip_network(cidr).prefixlen == 0 and len(cidrs) > 1
+        for i, cidr in enumerate(a.admin_cidrs)
+        if ipaddress.ip_network(cidr).prefixlen == 0 and len(a.admin_cidrs) > 1
     ]
+    if a.private_subnets and not a.bastion:
+        problems.append(f"{NS}:aws.private_subnets: true needs {NS}:aws.bastion: true (nodes in "
+                        f"private subnets have no public address; Ansible reaches them through "
+                        f"the bastion); set bastion: true or private_subnets: false")
+    for i, cidr in enumerate(a.admin_cidrs):
+        if ipaddress.ip_network(cidr).version == 6:
+            problems.append(f"{NS}:aws.admin_cidrs[{i}]: '{cidr}' is IPv6, but the VPC has IPv4 "
+                            f"addresses only; allowed: an IPv4 network such as 203.0.113.0/24")
+    prefix = ipaddress.ip_network(a.vpc_cidr).prefixlen + 4  # 16 subnets per VPC
+    usable = 2 ** (32 - prefix) - 5  # AWS reserves 5 addresses per subnet
+    per_zone = sum(-(-g.count // a.availability_zones) for g in s.nodes) + 2  # + bastion, NAT
+    if per_zone > usable:
+        problems.append(f"{NS}:aws.vpc_cidr: '{a.vpc_cidr}' gives /{prefix} subnets of {usable} "
+                        f"addresses, but up to {per_zone} are needed per zone; allowed: a larger "
+                        f"network or more availability_zones")
+    for i, g in enumerate(s.nodes):
+        if g.cpus or g.memory_mb:
+            problems.append(f"{NS}:nodes[{i}]: cpus and memory_mb apply to target 'local' only; "
+                            f"on aws choose an instance_type")
+    if a.ami_id:
+        from infra.nodes.aws import architecture  # noqa: PLC0415
+
+        arches = {architecture(g.instance_type or a.instance_type) for g in s.nodes if g.count}
+        if len(arches) > 1:
+            problems.append(f"{NS}:aws.ami_id: one image cannot boot {' and '.join(sorted(arches))}"
+                            f" instance types; remove ami_id (Debian 12 is then looked up per "
+                            f"architecture) or use one architecture")
+    return problems

@@ -38,9 +38,15 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
         from infra.nodes.local import LocalCluster  # noqa: PLC0415
 
         return LocalCluster("local", settings).nodes
+    if settings.target == "aws":
+        from infra.nodes.aws import AwsCluster  # noqa: PLC0415
+
+        cluster = AwsCluster("aws", settings)
+        pulumi.export("bastion", cluster.bastion_address)
+        return cluster.nodes
     raise pulumi.RunError(
         f"stack '{settings.stack}': target '{settings.target}' is not available yet; "
-        f"allowed today: 'local'"
+        f"allowed today: 'local', 'aws'"
     )
 
 
@@ -76,7 +82,8 @@ def ssh_hint(records: list[dict[str, Any]], inventory: Path) -> str:
     first = Node.from_dict(records[0])
     key = f"-i {first.ssh_key_file} " if first.ssh_key_file else ""
     port = f"-p {first.ssh_port} " if first.ssh_port != 22 else ""
-    return (f"ssh {key}{port}-o UserKnownHostsFile={inventory / 'known_hosts'} "
+    jump = f"-J {first.proxy_jump} " if first.proxy_jump else ""
+    return (f"ssh {key}{port}{jump}-o UserKnownHostsFile={inventory / 'known_hosts'} "
             f"{first.ssh_user}@{first.address}")
 
 

@@ -40,8 +40,9 @@ class Recorder(Mocks):
 from tests.support.settings import parse_only  # noqa: E402
 
 
-def run_program(config: dict[str, Any], stack: str = "unit") -> Recorder:
-    recorder = Recorder()
+def run_program(config: dict[str, Any], stack: str = "unit",
+                recorder: Recorder | None = None) -> Recorder:
+    recorder = recorder or Recorder()
     config = parse_only(config)
     pulumi.runtime.set_mocks(recorder, project="smack", stack=stack, preview=False)
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})

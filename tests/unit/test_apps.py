@@ -24,6 +24,8 @@ from infra.apps import (
     OPERATORS,
     SCHEMA_PATH,
     AppSpec,
+    HealthCheck,
+    _health_check,
     app_errors,
     definition_errors,
     render_app,
@@ -203,8 +205,9 @@ def app_specs(draw: st.DrawFn) -> AppSpec:
         "mem": draw(st.floats(0, 65536, exclude_min=True, allow_nan=False)),
         "instances": draw(st.integers(0, 100)),
         "constraints": draw(st.lists(CONSTRAINT, max_size=3, unique_by=json.dumps)),
-        "health_checks": [dict(t) for t in {json.dumps(c, sort_keys=True): c
-                                            for c in checks}.values()],
+        # One check per form Marathon would see (the model refuses repeats).
+        "health_checks": list({json.dumps(_health_check(HealthCheck(**c)), sort_keys=True): c
+                               for c in checks}.values()),
         "env": draw(st.dictionaries(st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,8}\Z"),
                                     st.text(max_size=12), max_size=3)),
         "labels": draw(st.dictionaries(st.from_regex(r"\A[a-zA-Z0-9_.-]{1,10}\Z"),

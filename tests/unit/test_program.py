@@ -89,5 +89,21 @@ def test_invalid_settings_stop_the_program_before_any_resource() -> None:
 def test_target_not_yet_available_is_a_clear_error() -> None:
     import pulumi
 
-    with pytest.raises(pulumi.RunError, match="target 'aws' is not available yet"):
-        run_program({"smack:target": "aws"})
+    with pytest.raises(pulumi.RunError, match="target 'baremetal' is not available yet"):
+        run_program({"smack:target": "baremetal",
+                     "smack:baremetal": {"hosts": [{"name": "h1", "address": "192.0.2.10"}]}})
+
+
+def test_aws_stack_hands_its_nodes_to_the_inventory(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.aws_mocks import AwsRecorder
+
+    monkeypatch.setenv("SMACK_STATE_DIR", str(tmp_path))
+    rec = run_program({"smack:target": "aws", "smack:aws": {"bastion": True,
+                                                           "admin_cidrs": ["203.0.113.0/24"]}},
+                      recorder=AwsRecorder())
+    assert rec.named("aws").typ == "smack:aws:Cluster"
+    hosts = yaml.safe_load(rec.named("inventory").inputs["files"]["hosts.yml"])["all"]["hosts"]
+    assert sorted(hosts) == ["node-1", "node-2", "node-3"]
+    assert all("ProxyCommand=" in h["ansible_ssh_extra_args"] for h in hosts.values())
+    assert all("StrictHostKeyChecking=accept-new" in h["ansible_ssh_extra_args"]
+               for h in hosts.values())
