@@ -150,7 +150,18 @@ class LocalSettings(_Model):
         return ipaddress.IPv4Network(self.subnet)
 
 
+HostKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^((ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) "
+                              r"[A-Za-z0-9+/]+={0,3})?$"),
+    Field(description="an OpenSSH host key 'ssh-ed25519 AAAA…' (type and base64, as in "
+                      "/etc/ssh/ssh_host_ed25519_key.pub without the comment), or empty"),
+]
+
+
 class BaremetalHost(_Model):
+    """An existing host smack logs into over SSH (it creates nothing on the host but services)."""
+
     name: HostName
     address: Annotated[
         str,
@@ -161,15 +172,37 @@ class BaremetalHost(_Model):
     user: UserName = "root"
     # Private key file; empty means use the ssh agent.
     key_file: str = ""
+    # Reach root through passwordless sudo; false only when `user` is root.
     become: bool = True
     group: HostName = "node"
     services: list[ServiceName] = []
     labels: dict[LabelKey, str] = {}
+    # The host's SSH key, pinned: preflight refuses a host presenting another one. Empty means
+    # the key seen at the first preflight is trusted and pinned from then on.
+    host_key: HostKey = ""
+    # Per-host overrides of smack:baremetal.min_memory_mb / min_disk_gb.
+    min_memory_mb: int | None = Field(None, ge=256, le=16_777_216)
+    min_disk_gb: int | None = Field(None, ge=1, le=1_000_000)
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_file(cls, v: str) -> str:
+        if v.endswith(".pub"):
+            raise ValueError("names a public key; allowed: the private key file (without .pub), "
+                             "or empty for the ssh agent")
+        return v
 
 
 class BaremetalSettings(_Model):
     hosts: list[BaremetalHost] = Field(min_length=1)
+    # Run playbooks/reset.yml on every host when the stack is destroyed (removes smack's
+    # services, units, directories, users and packages; the hosts themselves stay).
     reset_on_destroy: bool = False
+    # Preflight: memory (MiB) and free disk (GiB, on / and /var/lib) each host must have.
+    min_memory_mb: int = Field(2048, ge=256, le=16_777_216)
+    min_disk_gb: int = Field(10, ge=1, le=1_000_000)
+    # Preflight: seconds to wait for each host's SSH login and for each check command.
+    connect_timeout_seconds: int = Field(15, ge=1, le=300)
 
     @field_validator("hosts")
     @classmethod
@@ -178,6 +211,11 @@ class BaremetalSettings(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"host names must be unique; repeated: {', '.join(dupes)}")
+        targets = [f"{h.address}:{h.port}" for h in v]
+        repeated = sorted({t for t in targets if targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"two hosts name the same address and port ({', '.join(repeated)}); "
+                             f"list each host once")
         return v
 
 
@@ -450,8 +488,10 @@ class Settings(_Model):
         groups: dict[str, list[BaremetalHost]] = {}
         for host in self.baremetal.hosts:
             groups.setdefault(host.group, []).append(host)
+        # A group lists every service any of its hosts runs (hosts may differ).
         return [
-            NodeGroup(name=name, count=len(hosts), services=hosts[0].services)
+            NodeGroup(name=name, count=len(hosts),
+                      services=sorted({svc for h in hosts for svc in h.services}))
             for name, hosts in groups.items()
         ]
 

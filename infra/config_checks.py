@@ -14,7 +14,7 @@ NS = "smack"
 def cross_checks(s: Settings) -> list[str]:
     return (_target_checks(s) + _group_checks(s) + _service_checks(s) + _vars_checks(s)
             + (_local_checks(s) if s.target == "local" else [])
-            + (_aws_checks(s) if s.target == "aws" else []))
+            + (_aws_checks(s) if s.target == "aws" else []) + _baremetal_checks(s))
 
 
 def _target_checks(s: Settings) -> list[str]:
@@ -112,6 +112,24 @@ def _package_checks(s: Settings, enabled: set[str]) -> list[str]:
         return [f"{NS}:packages.files: empty {needs}; allowed: a list of .deb/.rpm paths on "
                 f"this machine or http(s) URLs"]
     return []
+
+
+def _baremetal_checks(s: Settings) -> list[str]:
+    if s.target != "baremetal" or s.baremetal is None:
+        return []
+    problems: list[str] = []
+    enabled = set(s.services.enabled())
+    for i, h in enumerate(s.baremetal.hosts):
+        where = f"{NS}:baremetal.hosts[{i}]"
+        if s.layout == "converged" and h.services:
+            problems.append(f"{where}.services: {h.services} is only allowed with {NS}:layout "
+                            f"'separate' (converged runs every service on every host)")
+        problems += [f"{where}.services: '{svc}' is disabled in {NS}:services.{svc}.enabled; "
+                     f"enable it or remove it here" for svc in h.services if svc not in enabled]
+        if not h.become and h.user != "root":
+            problems.append(f"{where}.become: false needs user 'root' (the roles need root); "
+                            f"set become: true (passwordless sudo) or user: root")
+    return problems
 
 
 def _vars_checks(s: Settings) -> list[str]:

@@ -75,6 +75,9 @@ def ensure_credentials(path: Path, known: dict[str, Any] | None = None) -> dict[
 
 def remove_credentials(path: Path) -> None:
     path.unlink(missing_ok=True)
+    # The stack's state directory goes too once nothing else of the stack is in it.
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
 
 
 class StackCredentialsProvider(dyn.ResourceProvider):

@@ -61,7 +61,7 @@ def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
             groups[SERVICE_GROUPS[service]].append(node.name)
     known_hosts = inventory_dir / "known_hosts"
     ssh_args = (
-        f'-o UserKnownHostsFile="{known_hosts} ~/.ssh/known_hosts" -o IdentitiesOnly=yes'
+        f'-o UserKnownHostsFile="{known_hosts} ~/.ssh/known_hosts"'
     )
     common = {"stack": settings.stack, "target": settings.target}
     return {

@@ -44,9 +44,13 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
         cluster = AwsCluster("aws", settings)
         pulumi.export("bastion", cluster.bastion_address)
         return cluster.nodes
+    if settings.target == "baremetal":
+        from infra.nodes.baremetal import BaremetalCluster  # noqa: PLC0415
+
+        return BaremetalCluster("baremetal", settings).nodes
     raise pulumi.RunError(
-        f"stack '{settings.stack}': target '{settings.target}' is not available yet; "
-        f"allowed today: 'local', 'aws'"
+        f"stack '{settings.stack}': target '{settings.target}' is not available; "
+        f"allowed: 'local', 'baremetal', 'aws'"
     )
 
 

@@ -392,6 +392,7 @@ def test_bastion_writes_proxy_jump_and_private_addresses() -> None:
     # would not. The nodes' host keys are unknown in advance: trusted on first use.
     key = run.nodes[0]["ssh_key_file"]
     assert hosts["node-1"]["ansible_ssh_extra_args"] == (
+        '-o IdentitiesOnly=yes '
         f'-o ProxyCommand="ssh -i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new'
         f' -W %h:%p admin@{run.bastion}" -o StrictHostKeyChecking=accept-new')
 

@@ -168,7 +168,7 @@ def test_pulumi_runtime_strings_are_decoded() -> None:
     assert settings.ansible.forks == 7
 
 
-@pytest.mark.parametrize("stack", ["local", "aws"])
+@pytest.mark.parametrize("stack", ["local", "aws", "baremetal"])
 @pytest.mark.usefixtures("standin_repository")
 def test_shipped_stack_files_are_valid(stack: str) -> None:
     settings = load_stack_file(PROJECT_DIR, stack)

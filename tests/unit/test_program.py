@@ -86,14 +86,6 @@ def test_invalid_settings_stop_the_program_before_any_resource() -> None:
         run_program({"smack:target": "local", "smack:local": {"engine": "lxc"}})
 
 
-def test_target_not_yet_available_is_a_clear_error() -> None:
-    import pulumi
-
-    with pytest.raises(pulumi.RunError, match="target 'baremetal' is not available yet"):
-        run_program({"smack:target": "baremetal",
-                     "smack:baremetal": {"hosts": [{"name": "h1", "address": "192.0.2.10"}]}})
-
-
 def test_aws_stack_hands_its_nodes_to_the_inventory(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tests.unit.aws_mocks import AwsRecorder
 
