@@ -187,7 +187,8 @@ def deploy(stack: Stack, cluster: DirectLocalCluster, nodes: list[Node]) -> None
     for node in nodes:
         assert f"{node.address} {node.host_key}" in known  # read by preflight, pinned
     hostvars = yaml.safe_load((inventory_dir(stack.name) / "hosts.yml").read_text())
-    assert "ansible_ssh_extra_args" not in hostvars["all"]["hosts"]["host-1"]  # no accept-new
+    # Known host keys: no trust-on-first-use; only the stack's key is offered.
+    assert hostvars["all"]["hosts"]["host-1"]["ansible_ssh_extra_args"] == "-o IdentitiesOnly=yes"
 
 
 def rerun(stack: Stack, cluster: DirectLocalCluster, nodes: list[Node]) -> None:
