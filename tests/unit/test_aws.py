@@ -655,3 +655,14 @@ def test_example_stack_documents_every_aws_key() -> None:
         assert re.search(rf"^\s+#? ?{key}:", text, re.M), key
     # Documentation ranges only; nothing that resolves.
     assert "0.0.0.0/0" not in yaml.safe_load(text)["config"]["smack:aws"]["admin_cidrs"]
+
+
+def test_readme_lists_every_resource_type_of_the_example() -> None:
+    run = run_cluster(load_stack_file(PROJECT_DIR, "aws"))
+    listing = resource_listing(run.settings, run.recorder.resources)
+    table = listing[listing.index("## Count per type"):].split("\n\n")[1]
+    assert table.startswith("| type |")
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert table in readme, (
+        "README's aws resource table differs from the mocked graph; copy the 'Count per type' "
+        "table of docs/aws-resources.md into README's 'AWS nodes' section")
