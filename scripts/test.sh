@@ -9,5 +9,5 @@ export SMACK_REQUIRED_TIERS="unit,lint,integration,e2e"
 started=$(date +%s)
 # pytest exits 5 when it collected nothing; set -e treats that (and any failure) as failure,
 # and tests/conftest.py fails the run when a required tier passed nothing or anything skipped.
-.venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/lint tests/integration tests/e2e "$@"
+.venv/bin/python -m pytest -p no:cacheprovider --durations=25 tests/unit tests/lint tests/integration tests/e2e "$@"
 echo "test suite passed in $(( $(date +%s) - started ))s"
