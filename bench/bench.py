@@ -7,7 +7,8 @@ Run as root from the project directory:
 
 engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack up`), destroy;
 also each service's first start (its plays in the first run's log) and memory per node.
-direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, teardown.
+direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, a rolling restart of
+Kafka and Cassandra, +1 node, remove-node.yml on it and its deletion, teardown.
 Each run uses a fresh stack on the test subnet and removes it afterwards; the table shows the
 median, min and max of each phase. A script, not a test: the numbers depend on the machine.
 """
@@ -28,7 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import parse_settings
+from infra.config import Settings, parse_settings
 from infra.paths import state_dir
 from tests.standins.build import HERE as STANDINS_DIR
 from tests.standins.build import build_repository
@@ -106,15 +107,19 @@ def _mib(text: str) -> float:
     return float(match.group(1)) * units.get(match.group(2), 1) if match else 0.0
 
 
-def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
+def direct_settings(stack: str, nodes: int, subnet: str) -> Settings:
     # Mesos and Marathon come from the stand-in repository (test doubles), as in the
     # shipped local stack.
     repository = build_repository(STANDINS_DIR / "build" / "repo")
-    settings = parse_settings(f"bench{uuid.uuid4().hex[:6]}", {
+    return parse_settings(stack, {
         "smack:target": "local", "smack:nodes": [{"name": "node", "count": nodes}],
         "smack:local": {"subnet": subnet},
         "smack:packages": {"source": "local_repository", "repository_dir": str(repository)}})
-    cluster = DirectLocalCluster(settings)
+
+
+def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
+    stack = f"bench{uuid.uuid4().hex[:6]}"
+    cluster = DirectLocalCluster(direct_settings(stack, nodes, subnet))
     try:
         timed(phases, "node bring-up", cluster.up)
         timed(phases, "first site.yml", lambda: cluster.run("site.yml"))
@@ -122,6 +127,15 @@ def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
         if result.changed:
             raise SystemExit(f"no-op rerun changed {result.changed_tasks}")
         timed(phases, "verify.yml", lambda: cluster.run("verify.yml"))
+        timed(phases, "rolling restart of kafka and cassandra (restart.yml)",
+              lambda: cluster.run("restart.yml",
+                                  extravars={"restart_services": "kafka,cassandra"}))
+        cluster.settings = direct_settings(stack, nodes + 1, subnet)
+        timed(phases, f"+1 node ({nodes}→{nodes + 1}: bring-up and site.yml)",
+              lambda: (cluster.up(), cluster.run("site.yml")))
+        cluster.settings = direct_settings(stack, nodes, subnet)
+        timed(phases, "remove-node.yml (drain, reassign, decommission)", cluster.retire)
+        timed(phases, "node deletion", cluster.up)
     finally:
         timed(phases, "teardown", cluster.down)
 

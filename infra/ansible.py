@@ -396,7 +396,8 @@ class AnsibleRunProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(self._run(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        forget_runs(props["stack"])
+        if not props.get("keep_on_delete"):
+            forget_runs(props["stack"])
 
 
 class AnsibleRun(dyn.Resource):

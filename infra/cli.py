@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from infra.config import Settings, load_stack_file
-from infra.errors import SmackError
+from infra.errors import AnsibleRunError, SmackError
 from infra.paths import PROJECT_DIR
 from infra.topology import local_address, plan_nodes
+
+if TYPE_CHECKING:
+    from infra.ansible import PlaybookResult
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -133,6 +137,87 @@ def cmd_outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from infra import status  # noqa: PLC0415
+
+    report = status.collect_status(args.stack)
+    for part in status.render(report):
+        console.print(part)
+    return 0 if report.healthy else 1
+
+
+def _verify_tables(result: PlaybookResult) -> list[Table]:
+    hosts = Table(title=f"{result.playbook}: hosts", title_justify="left")
+    for column in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
+        hosts.add_column(column, justify="left" if column == "host" else "right")
+    for host, stats in sorted(result.hosts.items()):
+        hosts.add_row(host, str(stats.ok), str(stats.changed), str(stats.failed),
+                      str(stats.unreachable), str(stats.skipped))
+    plays = Table(title=f"{result.playbook}: plays", title_justify="left")
+    plays.add_column("play")
+    plays.add_column("seconds", justify="right")
+    for name, seconds in result.plays:
+        plays.add_row(name, f"{seconds:.1f}")
+    return [hosts, plays]
+
+
+def _run_verb(stack: str, playbook: str, done: str,
+              extravars: dict[str, Any] | None = None) -> int:
+    """Run a verb playbook on the stack's inventory; print its tables, or each failure."""
+    from infra import ansible  # noqa: PLC0415 - ansible-runner only when a run happens
+    from infra.status import require_inventory  # noqa: PLC0415
+
+    inventory = require_inventory(stack)
+    try:
+        result = ansible.run_playbook(playbook, inventory, stack=stack, extravars=extravars)
+    except AnsibleRunError as err:
+        # A failed verification or a refused step is a finding, not a usage error: exit 1.
+        table = Table(title=f"{err.playbook}: failed", title_justify="left")
+        table.add_column("host, task and message", overflow="fold")
+        for failure in err.failures:
+            table.add_row(Text(failure, style="red"))
+        console.print(table)
+        console.print(f"[red]stack {stack}: {err.playbook} failed "
+                      f"({len(err.failures)} failure(s) above)[/red]")
+        return 1
+    for table in _verify_tables(result):
+        console.print(table)
+    console.print(f"[green]stack {stack}: {done} {len(result.hosts)} host(s), "
+                  f"{result.changed} changed, in {result.duration_seconds:.0f} s[/green]")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    return _run_verb(args.stack, "verify.yml", "verified")
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    return _run_verb(args.stack, "restart.yml", "restarted one node at a time on",
+                     {"restart_services": ",".join(args.services)})
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from infra import engine  # noqa: PLC0415
+    from infra.scale import scaled_settings  # noqa: PLC0415
+
+    settings = load_stack_file(PROJECT_DIR, args.stack)
+    # The new count is checked like any setting before the stack file changes.
+    index, old, _new = scaled_settings(settings, PROJECT_DIR, args.group, args.count)
+    group = settings.nodes[index].name
+    key = f"smack:nodes[{index}].count"
+    console.print(f"stack {args.stack}: node group {group}, {old} -> {args.count} node(s)")
+    engine.set_config(args.stack, key, args.count)
+    try:
+        outputs = engine.run("up", args.stack, _stream)
+    except BaseException:
+        # The stack file keeps describing the cluster that is really there.
+        engine.set_config(args.stack, key, old)
+        errors.print(f"stack {args.stack}: {key} put back to {old}")
+        raise
+    print_outputs(args.stack, outputs)
+    return 0
+
+
 def cmd_bundle(args: argparse.Namespace) -> int:
     import time  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
@@ -178,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-y", "--yes", action="store_true",
                        help="do not ask for confirmation (destroy asks otherwise)")
     with_stack(sub.add_parser("outputs", help="show the stack's nodes and endpoints"))
+    with_stack(sub.add_parser(
+        "status", help="check every service of the stack now, from this machine "
+                       "(exit 1 when anything is unhealthy)"))
+    with_stack(sub.add_parser(
+        "verify", help="run playbooks/verify.yml against the stack (changes nothing)"))
+    p = with_stack(sub.add_parser(
+        "restart", help="rolling restart of services, one node at a time behind health checks"))
+    p.add_argument("services", nargs="+", metavar="SERVICE",
+                   choices=["zookeeper", "mesos_master", "mesos_agent", "marathon", "kafka",
+                            "cassandra", "spark"])
+    p = with_stack(sub.add_parser(
+        "scale", help="set a node group's count in the stack file and `up`: new nodes join, "
+                      "surplus nodes are drained and decommissioned first"))
+    p.add_argument("group", help="node group name (smack:nodes); 'agents' also names the one "
+                                 "group whose nodes run Mesos agents")
+    p.add_argument("count", type=int)
     p = with_stack(sub.add_parser(
         "bundle", help="build the offline artifact bundle (ZooKeeper, Kafka, Cassandra, Spark) "
                        "for the stack's service versions"))
@@ -192,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"validate": cmd_validate, "image": cmd_image, "env": cmd_env, "up": cmd_up,
                 "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs,
-                "bundle": cmd_bundle}
+                "bundle": cmd_bundle, "status": cmd_status, "verify": cmd_verify,
+                "restart": cmd_restart, "scale": cmd_scale}
     try:
         return handlers[args.command](args)
     except SmackError as err:

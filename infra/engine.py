@@ -192,5 +192,16 @@ def run(command: str, stack: str, on_output: Callable[[str], Any]) -> dict[str, 
     return {k: v.value for k, v in target.outputs().items()}
 
 
+def set_config(stack: str, path: str, value: int | str) -> None:
+    """Set one stack setting by path (e.g. smack:nodes[0].count) in stacks/Pulumi.<stack>.yaml;
+    the engine keeps the file's comments and the value's type."""
+    from pulumi import automation as auto  # noqa: PLC0415
+
+    try:
+        select_stack(stack).set_config(path, auto.ConfigValue(str(value)), path=True)
+    except auto.errors.CommandError as err:
+        raise _failure("config set", stack, str(err)) from None
+
+
 def outputs(stack: str) -> dict[str, Any]:
     return {k: v.value for k, v in select_stack(stack).outputs().items()}

@@ -15,6 +15,9 @@ from infra.errors import SmackError
 from infra.inventory import render_inventory
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
+from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
+from infra.retire import current_digest, leaving_nodes
+from infra.topology import plan_nodes
 
 
 def _raw_config() -> dict[str, Any]:
@@ -54,6 +57,33 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
     )
 
 
+def retire(settings: Settings) -> AnsibleRun | None:
+    """Nodes the current inventory lists and the settings no longer plan leave the cluster
+    first (remove-node.yml, on the inventory that still has them). The engine deletes their
+    resources only after every create and update, so they are still there to be drained."""
+    hosts = inventory_dir(settings.stack) / "hosts.yml"
+    leaving = leaving_nodes(hosts, [plan.name for plan in plan_nodes(settings)])
+    if not leaving:
+        return None
+    pulumi.log.info(f"{', '.join(leaving)} leave the cluster before deletion "
+                    f"(playbooks/{REMOVE_PLAYBOOK})")
+    return AnsibleRun(
+        "retire",
+        {
+            "stack": settings.stack,
+            "playbook": REMOVE_PLAYBOOK,
+            "inventory": str(hosts),
+            "inventory_digest": current_digest(hosts),
+            "content_digest": content_digest(),
+            "extravars": {"remove_nodes": ",".join(leaving)},
+            "forks": settings.ansible.forks,
+            "verbosity": settings.ansible.verbosity,
+            # Deleting this record later must not clear the stack's facts and logs.
+            "keep_on_delete": True,
+        },
+    )
+
+
 def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> AnsibleRun:
     directory = inventory_dir(settings.stack)
     files = nodes.apply(
@@ -61,7 +91,9 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> 
             settings, [Node.from_dict(r) for r in records], directory
         )
     )
-    inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files})
+    leaving = retire(settings)
+    inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files},
+                               pulumi.ResourceOptions(depends_on=[leaving] if leaving else []))
     credentials = StackCredentials("credentials", settings.stack)
     return AnsibleRun(
         "site",

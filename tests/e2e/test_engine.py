@@ -80,11 +80,14 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     bootstrap = stack.outputs()["endpoints"]["kafka"]["bootstrap_servers"]  # type: ignore[index]
     assert len(bootstrap.split(",")) == 4
 
-    # 4 → 3: exactly node-4 goes; the rest is untouched.
+    # 4 → 3: node-4 leaves Kafka first (remove-node.yml: partitions moved, broker stopped and
+    # unregistered), then exactly node-4 goes; the rest is untouched.
     stack.write_settings(count=3)
     removed = footprint(stack.podman, [stack.node(4)])
-    stack.pulumi("up", "--yes")
+    shrunk = stack.pulumi("up", "--yes")
+    assert "remove-node.yml: 4 host(s)" in shrunk.stdout + shrunk.stderr
     assert stack.containers() == first
+    assert brokers(stack) == 3
     assert "node-4" not in stack.exec(1, "cat", "/etc/hosts")
     assert [x for x in leftovers(stack.podman, stack.name, removed)
             if "node-4" in x or any(i in x for i in removed.container_ids)] == []

@@ -18,9 +18,10 @@ from tests.support.direct import DirectLocalCluster
 SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
 
 
-def integration_settings(count: int = 3, **extra: object) -> Settings:
-    """Settings of a fresh integration stack; `extra` adds smack:<key> settings."""
-    stack = f"it{uuid.uuid4().hex[:6]}"
+def integration_settings(count: int = 3, stack: str = "", **extra: object) -> Settings:
+    """Settings of a fresh integration stack (or of `stack`, to change its settings);
+    `extra` adds smack:<key> settings."""
+    stack = stack or f"it{uuid.uuid4().hex[:6]}"
     raw = {"smack:target": "local",
            "smack:nodes": [{"name": "node", "count": count}],
            "smack:local": {"subnet": SUBNET},

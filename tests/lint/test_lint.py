@@ -38,9 +38,10 @@ def test_ansible_lint_production_profile() -> None:
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_playbook_syntax(playbook: str) -> None:
-    # converge.yml is only ever imported with its converge_* variables set.
+    # converge.yml and restart_service.yml are only ever imported with their variables set.
     extra = ["-e", "converge_service=common converge_group=all converge_unit=common "
-                   "converge_first_start_serial=false"]
+                   "converge_first_start_serial=false restart_service=zookeeper "
+                   "restart_group=zookeeper restart_unit=zookeeper"]
     proc = run(str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,", *extra,
                f"playbooks/{playbook}")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -24,6 +24,9 @@ from infra.nodes.local import (
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.progress import LineProgress
+from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
+from infra.retire import leaving_nodes
+from infra.topology import plan_nodes
 
 
 @dataclass
@@ -58,6 +61,14 @@ class DirectLocalCluster:
         files = render_inventory(self.settings, nodes, self.inventory.parent)
         write_inventory(self.inventory.parent, files)
         return nodes
+
+    def retire(self) -> PlaybookResult | None:
+        """Run remove-node.yml on the nodes the settings no longer plan, as `pulumi up` does
+        before deleting them (call it after changing `settings`, before `up`)."""
+        leaving = leaving_nodes(self.inventory, [p.name for p in plan_nodes(self.settings)])
+        if not leaving:
+            return None
+        return self.run(REMOVE_PLAYBOOK, extravars={"remove_nodes": ",".join(leaving)})
 
     def run(self, playbook: str, **kwargs: Any) -> PlaybookResult:
         return run_playbook(playbook, self.inventory, stack=self.settings.stack,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -99,3 +101,31 @@ def test_aws_stack_hands_its_nodes_to_the_inventory(tmp_path, monkeypatch) -> No
     assert all("ProxyCommand=" in h["ansible_ssh_extra_args"] for h in hosts.values())
     assert all("StrictHostKeyChecking=accept-new" in h["ansible_ssh_extra_args"]
                for h in hosts.values())
+
+
+def test_nodes_the_inventory_has_and_the_plan_drops_are_retired_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import program
+
+    directory = tmp_path / "inventories" / "unit"
+    directory.mkdir(parents=True)
+    (directory / "hosts.yml").write_text(
+        "all:\n  hosts:\n" + "".join(f"    node-{n}: {{}}\n" for n in range(1, 6)))
+    monkeypatch.setattr(program, "inventory_dir", lambda _stack: directory)
+    rec = run_program({"smack:target": "local"})
+    retire = rec.named("retire").inputs
+    assert retire["playbook"] == "remove-node.yml"
+    assert retire["extravars"] == {"remove_nodes": "node-4,node-5"}
+    assert retire["inventory"] == str(directory / "hosts.yml")
+    assert retire["keep_on_delete"] is True
+    # The inventory is rewritten only after the leaving nodes were taken out.
+    assert rec.names().index("retire") < rec.names().index("inventory")
+
+
+def test_nothing_is_retired_when_every_inventory_host_is_planned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import program
+
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    node-1: {}\n    node-2: {}\n")
+    monkeypatch.setattr(program, "inventory_dir", lambda _stack: tmp_path)
+    assert "retire" not in run_program({"smack:target": "local"}).names()

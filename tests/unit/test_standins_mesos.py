@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.paths import PROJECT_DIR
 from tests.standins.harness import (
     Daemon,
     Processes,
@@ -597,3 +600,51 @@ def test_master_without_quorum_of_replicas_gives_up(procs: Processes, zookeeper:
             "Failed to perform fetch within 2secs"
         )
     )
+
+
+# ----- the roles' drain tool (roles/common/files/mesos-check) against a stand-in master ------
+
+
+def mesos_check(master: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "roles/common/files/mesos-check"), *args,
+         "--masters", f"127.0.0.1:{master.port}", "--credential", ""],
+        capture_output=True, text=True, check=False, timeout=30)  # fmt: skip
+
+
+def test_drain_and_release_follow_the_maintenance_primitives(
+    procs: Processes, zookeeper: ZooKeeper
+) -> None:
+    master = start_master(procs, zookeeper, "/mesos-drain")
+    wait_until(lambda: elected(master))
+    # A machine already in the schedule stays there: the tool adds a window, never replaces.
+    other = {"hostname": "elsewhere", "ip": "10.0.0.9"}
+    fetch(master.port, "/master/maintenance/schedule", "POST", raw=json.dumps(
+        {"windows": [{"machine_ids": [other],
+                      "unavailability": {"start": {"nanoseconds": 1}}}]}).encode())  # fmt: skip
+    agent = start_agent(procs, zookeeper.url("/mesos-drain"),
+                        work_dir=f"{procs.workdir}/drain-agent")  # fmt: skip
+    wait_until(lambda: len(agents(master)) == 1)
+    hostname = agents(master)[0]["hostname"]
+
+    drained = mesos_check(master, "drain", "--agent", "127.0.0.1")
+    assert drained.returncode == 0, drained.stderr
+    assert json.loads(drained.stdout)["changed"] is True
+    assert agents(master) == []
+    assert agent.wait(10) == 0  # the master told the agent to shut down
+    status = fetch(master.port, "/master/maintenance/status").json()
+    assert status["down_machines"] == [{"hostname": hostname, "ip": "127.0.0.1"}]
+    windows = fetch(master.port, "/master/maintenance/schedule").json()["windows"]
+    assert [w["machine_ids"] for w in windows] == [[other], [status["down_machines"][0]]]
+    again = mesos_check(master, "drain", "--agent", "127.0.0.1")
+    assert (again.returncode, json.loads(again.stdout)["changed"]) == (0, False)
+
+    released = mesos_check(master, "release", "--agent", "127.0.0.1")
+    assert (released.returncode, json.loads(released.stdout)["changed"]) == (0, True)
+    windows = fetch(master.port, "/master/maintenance/schedule").json()["windows"]
+    assert [w["machine_ids"] for w in windows] == [[other]]
+    assert json.loads(mesos_check(master, "release", "--agent", "127.0.0.1").stdout)[
+        "changed"] is False
+    unknown = mesos_check(master, "drain", "--agent", "10.9.9.9")
+    assert unknown.returncode == 1
+    assert "agent 10.9.9.9 is not registered at the leader" in unknown.stderr

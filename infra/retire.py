@@ -1,0 +1,43 @@
+"""Nodes leave the cluster through playbooks/remove-node.yml before they are deleted.
+
+The stack's current inventory (written by the last `up`) still lists them; the settings no
+longer plan them. Both `pulumi up` (the program) and the tests' direct driver ask this module
+which nodes leave, so a lower count drains, reassigns and decommissions the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from infra.errors import SmackError
+from infra.inventory import INVENTORY_FILES, inventory_digest
+
+PLAYBOOK = "remove-node.yml"
+
+
+def current_hosts(inventory: Path) -> list[str]:
+    """Hosts of the stack's inventory on disk, in its order; none before the first `up`."""
+    if not inventory.is_file():
+        return []
+    try:
+        data = yaml.safe_load(inventory.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SmackError(f"{inventory}: not readable as YAML ({err}); fix or remove it") from None
+    return list(((data.get("all") or {}).get("hosts") or {}).keys())
+
+
+def leaving_nodes(inventory: Path, planned: Iterable[str]) -> list[str]:
+    """Hosts the inventory has and the plan does not: the nodes about to be deleted."""
+    keep = set(planned)
+    return [host for host in current_hosts(inventory) if host not in keep]
+
+
+def current_digest(inventory: Path) -> str:
+    """Digest of the inventory files on disk, as `write_inventory` computes it."""
+    directory = inventory.parent
+    files = {name: (directory / name).read_text() for name in INVENTORY_FILES
+             if (directory / name).is_file()}
+    return inventory_digest(files)

@@ -1,0 +1,82 @@
+"""`smack scale`: the node group it picks, the refusals, and the settings it checks first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import cli
+from infra.config import SettingsError, load_stack_file
+from infra.errors import SmackError
+from infra.retire import leaving_nodes
+from infra.scale import group_index, scaled_settings
+from tests.support.settings import PARSE_ONLY_PACKAGES
+
+pytestmark = pytest.mark.unit
+
+
+def project(tmp_path: Path, nodes: str, layout: str = "converged") -> Path:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.t.yaml").write_text(
+        "# a comment that must survive\n"
+        "config:\n"
+        "  smack:target: local\n"
+        f"  smack:layout: {layout}\n"
+        f"  smack:nodes:\n{nodes}"
+        f"  smack:packages: {PARSE_ONLY_PACKAGES}\n")
+    return tmp_path
+
+
+TWO_GROUPS = ("    - {name: core, count: 3, services: [zookeeper, mesos_master, marathon, kafka]}\n"
+              "    - {name: workers, count: 2, services: [mesos_agent, cassandra, spark]}\n")
+
+
+def test_a_group_by_name_and_agents_by_what_runs_there(tmp_path: Path) -> None:
+    settings = load_stack_file(project(tmp_path, TWO_GROUPS, "separate"), "t")
+    assert group_index(settings, "core") == 0
+    assert group_index(settings, "workers") == 1
+    assert group_index(settings, "agents") == 1
+    with pytest.raises(SmackError, match=r"no node group 'edge' in smack:nodes; "
+                                         r"allowed: 'core', 'workers'"):
+        group_index(settings, "edge")
+
+
+def test_agents_in_the_converged_layout_is_the_only_group(tmp_path: Path) -> None:
+    settings = load_stack_file(project(tmp_path, "    - {name: node, count: 3}\n"), "t")
+    assert group_index(settings, "agents") == 0
+
+
+def test_the_new_count_is_checked_like_any_setting(tmp_path: Path) -> None:
+    directory = project(tmp_path, TWO_GROUPS, "separate")
+    settings = load_stack_file(directory, "t")
+    index, old, new = scaled_settings(settings, directory, "agents", 4)
+    assert (index, old, new.nodes[1].count, new.nodes[0].count) == (1, 2, 4, 3)
+    with pytest.raises(SettingsError) as caught:
+        scaled_settings(settings, directory, "agents", 51)
+    assert "smack:nodes[1].count" in str(caught.value)
+    assert "51" in str(caught.value)
+
+
+def test_a_refused_scale_changes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    directory = project(tmp_path, TWO_GROUPS, "separate")
+    monkeypatch.setattr(cli, "PROJECT_DIR", directory)
+    before = (directory / "stacks" / "Pulumi.t.yaml").read_bytes()
+    assert cli.main(["scale", "-s", "t", "edge", "4"]) == 2
+    assert cli.main(["scale", "-s", "t", "workers", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "no node group 'edge'" in err
+    assert "smack:nodes[1].count" in err
+    assert (directory / "stacks" / "Pulumi.t.yaml").read_bytes() == before
+
+
+def test_leaving_nodes_are_the_inventory_hosts_no_longer_planned(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    assert leaving_nodes(hosts, ["node-1"]) == []  # no inventory yet: nobody leaves
+    hosts.write_text("all:\n  hosts:\n    node-1: {}\n    node-2: {}\n    node-3: {}\n")
+    assert leaving_nodes(hosts, ["node-1", "node-2", "node-3"]) == []
+    assert leaving_nodes(hosts, ["node-1"]) == ["node-2", "node-3"]
+    hosts.write_text("all: [unclosed\n")
+    with pytest.raises(SmackError, match="not readable as YAML"):
+        leaving_nodes(hosts, [])
