@@ -359,7 +359,8 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     thread.start()
     deadline = time.monotonic() + 600
     while thread.is_alive() and time.monotonic() < deadline:
-        probe = stack.engine.run("exec", fourth, "test", "-d", "/opt/smack/cassandra",
+        # Killed once its first release is unpacked: packages, units and data half there.
+        probe = stack.engine.run("exec", fourth, "test", "-d", "/opt/smack/kafka",
                                  check=False)
         if probe.returncode == 0:
             break
