@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from rich.console import RenderableType
@@ -38,6 +38,7 @@ from infra.endpoints import role_defaults
 from infra.errors import SmackError
 from infra.paths import PROJECT_DIR, inventory_dir
 
+T = TypeVar("T")
 TIMEOUT_SECONDS = 3.0
 MAX_WORKERS = 32
 
@@ -257,6 +258,16 @@ def _down(outcome: Outcome | None) -> str:
     if outcome is None:
         return "not checked"
     return outcome.error or "down"
+
+
+def _viewed(outcome: Outcome | None, view: Callable[[Any], T]) -> tuple[T | None, str]:
+    """(the probe's answer read by `view`, "") or (None, the state to show for the node)."""
+    if outcome is None or not outcome.ok:
+        return None, _down(outcome)
+    try:
+        return view(outcome.value), ""
+    except ProbeError as err:
+        return None, str(err)
 
 
 # ------------------------------------------------------------------------------ network calls
@@ -570,15 +581,12 @@ def zookeeper_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) 
     modes: list[str] = []
     for h in inv.members("zookeeper"):
         endpoint = _endpoint(h, inv.port("zookeeper", "zookeeper_client_port", h))
-        outcome = outcomes.get(("zookeeper", h.name))
-        if outcome is None or not outcome.ok:
-            rows.append(Row(h.name, "-", _down(outcome), "-", endpoint, False))
+        srvr, failed = _viewed(outcomes.get(("zookeeper", h.name)),
+                               lambda raw: parse_srvr(raw.decode(errors="replace")))
+        if srvr is None:
+            rows.append(Row(h.name, "-", failed, "-", endpoint, False))
             continue
-        try:
-            mode, version = parse_srvr(outcome.value.decode(errors="replace"))
-        except ProbeError as err:
-            rows.append(Row(h.name, "-", str(err), "-", endpoint, False))
-            continue
+        mode, version = srvr
         modes.append(mode)
         rows.append(Row(h.name, mode, "up", version, endpoint, mode in ZOOKEEPER_MODES))
     return ServiceStatus("zookeeper", "ZooKeeper", rows, zookeeper_problems(modes, len(rows)))
@@ -625,15 +633,11 @@ def mesos_master_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome
     leaders: list[tuple[str, dict[str, Any]]] = []
     for h in inv.members("mesos_masters"):
         endpoint = _endpoint(h, inv.port("mesos_master", "mesos_master_port", h), "http://")
-        outcome = outcomes.get(("mesos_master", h.name))
-        if outcome is None or not outcome.ok:
-            rows.append(Row(h.name, "-", _down(outcome), "-", endpoint, False))
+        view, failed = _viewed(outcomes.get(("mesos_master", h.name)), mesos_master_view)
+        if view is None:
+            rows.append(Row(h.name, "-", failed, "-", endpoint, False))
             continue
-        try:
-            role, state, version, leader_state = mesos_master_view(outcome.value)
-        except ProbeError as err:
-            rows.append(Row(h.name, "-", str(err), "-", endpoint, False))
-            continue
+        role, state, version, leader_state = view
         if leader_state is not None:
             leaders.append((h.name, leader_state))
         rows.append(Row(h.name, role, state, version or "-", endpoint, True))
@@ -712,14 +716,9 @@ def marathon_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) -
     infos: dict[str, dict[str, Any]] = {}
     for h in inv.members("marathon"):
         endpoint = _endpoint(h, inv.port("marathon", "marathon_http_port", h), "http://")
-        outcome = outcomes.get(("marathon", h.name))
-        if outcome is None or not outcome.ok:
-            rows.append(Row(h.name, "-", _down(outcome), "-", endpoint, False))
-            continue
-        try:
-            info = marathon_view(outcome.value)
-        except ProbeError as err:
-            rows.append(Row(h.name, "-", str(err), "-", endpoint, False))
+        info, failed = _viewed(outcomes.get(("marathon", h.name)), marathon_view)
+        if info is None:
+            rows.append(Row(h.name, "-", failed, "-", endpoint, False))
             continue
         infos[h.name] = info
         role = "leader" if info.get("elected") else "standby"
