@@ -1,13 +1,64 @@
 #!/usr/bin/env bash
-# The whole test suite, every tier, in order: unit, lint, integration (local podman nodes),
-# e2e (the real Pulumi engine).
-# Run through `make test`, which installs what is missing first.
+# The whole test suite, every tier: unit, lint, integration (local podman nodes), e2e (the real
+# Pulumi engine). Run through `make test`, which installs what is missing first.
+#
+# Most of a cluster test's time is spent waiting (JVMs starting, gossip settling, SSH round
+# trips), not computing, so the suite runs in two lanes at once, each on its own half of the
+# test subnet: lane 1 is the shared data-services cluster (tests/integration/test_services.py,
+# the longest module), lane 2 everything else. With arguments, one lane runs them as given:
+#   scripts/test.sh tests/unit -k config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export SMACK_REQUIRED_TIERS="unit,lint,integration,e2e"
+subnet=${SMACK_TEST_SUBNET:-198.18.0.0/24}
+pytest=(.venv/bin/python -m pytest -p no:cacheprovider --durations=15)
 started=$(date +%s)
-# pytest exits 5 when it collected nothing; set -e treats that (and any failure) as failure,
-# and tests/conftest.py fails the run when a required tier passed nothing or anything skipped.
-.venv/bin/python -m pytest -p no:cacheprovider --durations=25 tests/unit tests/lint tests/integration tests/e2e "$@"
+
+if [ $# -gt 0 ]; then
+  SMACK_TEST_SUBNET=$subnet "${pytest[@]}" "$@"
+  echo "tests passed in $(( $(date +%s) - started ))s"
+  exit 0
+fi
+
+# The two halves of the subnet, one per lane.
+read -r lane1_subnet lane2_subnet < <(.venv/bin/python - "$subnet" <<'EOF'
+import ipaddress, sys
+print(*ipaddress.IPv4Network(sys.argv[1]).subnets(prefixlen_diff=1))
+EOF
+)
+# Built once before the lanes start (a rebuild beside a running lane touches no file anyway).
+.venv/bin/python -m tests.standins.build >/dev/null
+
+lane2_log=$(mktemp -t smack-lane2.XXXXXX.log)
+# pytest exits 5 when it collected nothing: like any other non-zero exit it fails the lane. With
+# SMACK_REQUIRED_TIERS, tests/conftest.py also fails a lane in which a listed tier passed no
+# test, or anything was skipped.
+SMACK_TEST_SUBNET=$lane2_subnet SMACK_REQUIRED_TIERS=unit,lint,integration,e2e \
+  setsid "${pytest[@]}" tests/unit tests/lint tests/integration tests/e2e \
+  --ignore tests/integration/test_services.py \
+  >"$lane2_log" 2>&1 &
+lane2=$!
+# Stopping the suite stops lane 2 and everything it started (its own process group).
+trap 'kill -- -"$lane2" 2>/dev/null || true' INT TERM
+
+echo "lane 1: tests/integration/test_services.py on $lane1_subnet"
+echo "lane 2: every other test on $lane2_subnet (output shown when it ends; $lane2_log)"
+lane1_status=0
+SMACK_TEST_SUBNET=$lane1_subnet SMACK_REQUIRED_TIERS=integration \
+  "${pytest[@]}" tests/integration/test_services.py || lane1_status=$?
+echo "lane 1 ended (exit $lane1_status) after $(( $(date +%s) - started ))s"
+
+lane2_status=0
+wait "$lane2" || lane2_status=$?
+trap - INT TERM
+echo
+echo "========================= lane 2: every other test ========================="
+cat "$lane2_log"
+echo "lane 2 ended (exit $lane2_status)"
+rm -f "$lane2_log"
+
+if [ "$lane1_status" -ne 0 ] || [ "$lane2_status" -ne 0 ]; then
+  echo "test suite FAILED after $(( $(date +%s) - started ))s (lane 1: $lane1_status, lane 2: $lane2_status)"
+  exit 1
+fi
 echo "test suite passed in $(( $(date +%s) - started ))s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import uuid
 from functools import cache
@@ -38,11 +40,14 @@ def standin_repository() -> Path:
 
 
 def new_cluster(settings: Settings) -> DirectLocalCluster:
-    """A cluster object for `settings`, after checking the test subnet is free."""
+    """A cluster object for `settings`, after checking no podman network overlaps the subnet."""
     engine = open_engine(local_specs(settings, "").network["engine"])
-    taken = [n for n in engine.run("network", "ls", "--format", "{{.Name}} {{.Subnets}}").stdout
-             .splitlines() if SUBNET.split("/")[0] in n]
+    ours = ipaddress.IPv4Network(SUBNET)
+    taken = [f"{n['name']} ({s['subnet']})"
+             for n in json.loads(engine.run("network", "ls", "--format", "json").stdout)
+             for s in n.get("subnets") or []
+             if ipaddress.ip_network(s["subnet"]).overlaps(ours)]
     if taken:
-        pytest.fail(f"subnet {SUBNET} is already used by podman network(s) {taken}; "
-                    f"destroy that stack or set SMACK_TEST_SUBNET")
+        pytest.fail(f"subnet {SUBNET} overlaps podman network(s) {taken}; destroy that stack "
+                    f"or set SMACK_TEST_SUBNET")
     return DirectLocalCluster(settings)

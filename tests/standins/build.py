@@ -281,14 +281,28 @@ def build_repository(out_dir: Path | str, *, jni: bool = False, etc_defaults: bo
     """Build both packages into out_dir and make it a flat apt repository; returns out_dir.
 
     apt source line:  deb [trusted=yes] file:<out_dir> ./
-    Old .debs of these packages in out_dir are removed first, so the index lists one version.
+    The repository is built aside and published file by file, each replaced atomically and
+    only when its bytes differ: builds are reproducible, so a rebuild touches nothing, and a
+    build running beside another (the suite's two lanes) never shows a node a half-written
+    or missing file. Other .debs of these packages are removed, so the index lists one version.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
+        staged = Path(tmp)
+        write_repository(staged, build_packages(staged, jni=jni, etc_defaults=etc_defaults),
+                         EPOCH)
+        built = sorted(p for p in staged.iterdir() if p.is_file())
+        # Packages before the indexes that name them.
+        for path in sorted(built, key=lambda p: p.suffix != ".deb"):
+            target = out / path.name
+            if not target.exists() or target.read_bytes() != path.read_bytes():
+                path.replace(target)
+        names = {p.name for p in built}
     for old in [*out.glob(f"{MESOS_PACKAGE}_*.deb"), *out.glob(f"{MARATHON_PACKAGE}_*.deb")]:
-        old.unlink()
-    debs = build_packages(out, jni=jni, etc_defaults=etc_defaults)
-    return write_repository(out, debs, EPOCH)
+        if old.name not in names:
+            old.unlink()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -352,3 +352,11 @@ def test_wrapper_usage(wrapper: tuple[Path, Path]) -> None:
     result = run_wrapper(script, etc, "scheduler")
     assert result.returncode == 1
     assert "Usage: mesos-init-wrapper [--no-logger] master|agent" in result.stderr
+
+
+def test_a_rebuild_in_place_touches_no_file(repo: Path) -> None:
+    # The suite's two lanes may build the repository at the same time nodes read it.
+    before = {p.name: p.stat().st_mtime_ns for p in repo.iterdir()}
+    build_repository(repo)
+    assert {p.name: p.stat().st_mtime_ns for p in repo.iterdir()} == before
+    assert not list(repo.parent.glob(f".{repo.name}-*"))  # the staging directory is gone

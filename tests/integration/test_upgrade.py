@@ -1,0 +1,323 @@
+"""playbooks/upgrade.yml on three converged nodes running ZooKeeper, Kafka and Cassandra, for real.
+
+One cluster for the whole module, deployed at older releases from a bundle of their own
+(Kafka one minor back, Cassandra one patch back), then, in order: jumps the policy refuses
+(nothing restarts, nothing is installed), Kafka upgraded by `-e kafka_version` (one broker at a
+time, the feature levels raised afterwards but not kraft.version), the same upgrade again
+(changes nothing), Cassandra upgraded from a regenerated inventory (drained, one node at a time,
+the whole ring Up/Normal in between), site.yml with the new versions (changes nothing), and a
+downgrade refused. Data written before the upgrades is read back after them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from infra.bundle import build_bundle, read_manifest
+from infra.config import Services, Settings
+from infra.errors import AnsibleRunError
+from infra.nodes.local import local_specs, open_engine
+from infra.paths import cache_dir
+from tests.integration.conftest import integration_settings, new_cluster
+from tests.support.direct import DirectLocalCluster
+
+pytestmark = pytest.mark.integration
+NODES = (1, 2, 3)
+LABELS = {"dc": "east", "rack": "r1"}
+# The releases the cluster starts at: one Kafka minor and one Cassandra patch before the
+# stack's defaults, which are what it is upgraded to.
+FROM = {"kafka": "4.0.2", "cassandra": "5.0.5"}
+TO = {name: getattr(Services(), name).version for name in FROM}
+SMALL = {"zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
+         "cassandra": {"heap_mb": 512}, "spark": {"enabled": False},
+         "mesos_master": {"enabled": False}, "mesos_agent": {"enabled": False},
+         "marathon": {"enabled": False}}
+UNITS = ("zookeeper", "kafka", "cassandra")
+
+
+def services(versions: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {name: {**knobs, **({"version": versions[name]} if name in versions else {})}
+            for name, knobs in SMALL.items()}
+
+
+def settings_at(versions: dict[str, str], bundle: Path | None) -> Settings:
+    artifacts = {"bundle_dir": str(bundle)} if bundle else {}
+    return integration_settings(services=services(versions), artifacts=artifacts,
+                                nodes=[{"name": "node", "count": 3, "labels": LABELS}])
+
+
+@pytest.fixture(scope="module")
+def bundles() -> tuple[Path, Path]:
+    """(bundle with the FROM releases, the default bundle with the TO releases)."""
+    new = integration_settings().artifacts.bundle_path()
+    held = {name: entry.version for name, entry in read_manifest(new).artifacts.items()}
+    if any(held.get(name) != version for name, version in TO.items()):
+        pytest.fail(f"the bundle in {new} holds {held}, not {TO}: run `smack bundle`")
+    # A bundle holds one release per service, so the older ones get a directory of their
+    # own; it is kept in the cache, and a rebuild only checks its checksums.
+    old = cache_dir() / "bundle-upgrade-from"
+    build_bundle(settings_at(FROM, old), old, Console(quiet=True))
+    return old, new
+
+
+class Cluster:
+    def __init__(self, cluster: DirectLocalCluster) -> None:
+        self.cluster = cluster
+        self.engine = open_engine(local_specs(cluster.settings, "").network["engine"])
+        self.addresses = [cluster.created[self.container(n)]["address"] for n in NODES]
+
+    def container(self, n: int) -> str:
+        return f"smack-{self.cluster.settings.stack}-node-{n}"
+
+    def sh(self, n: int, script: str, check: bool = True) -> str:
+        return self.engine.run("exec", self.container(n), "sh", "-c", script,
+                               check=check).stdout
+
+    def started_at(self, unit: str) -> list[int]:
+        """When each node's unit last became active (host monotonic clock, microseconds)."""
+        return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
+                               f"--value").strip() or 0) for n in NODES]
+
+    def cql(self):  # type: ignore[no-untyped-def]
+        from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
+        from cassandra.cluster import (  # type: ignore[import-untyped]
+            EXEC_PROFILE_DEFAULT,
+            Cluster,
+            ExecutionProfile,
+        )
+        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
+
+        profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
+                                   load_balancing_policy=DCAwareRoundRobinPolicy(LABELS["dc"]),
+                                   request_timeout=30)
+        return Cluster(self.addresses,
+                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
+
+    def release_of(self, n: int, unit: str) -> str:
+        """The release directory the unit's running process was started from."""
+        cmdline = self.sh(n, f"tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value "
+                             f"{unit})/cmdline")
+        found = re.findall(rf"/opt/smack/{unit}/([\w.+-]+)/", cmdline)
+        assert len(set(found)) == 1, cmdline
+        return found[0]
+
+    def features(self) -> dict[str, str]:
+        out = self.sh(1, "kafka-features --bootstrap-server $(hostname -i):9092 describe")
+        return dict(re.findall(r"(?m)^Feature: (\S+)\s.*?FinalizedVersionLevel: (\S+)", out))
+
+    def pending_restarts(self) -> list[str]:
+        return [self.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip()
+                for n in NODES]
+
+    def releases(self) -> list[str]:
+        return [self.sh(n, "ls /opt/smack/kafka /opt/smack/cassandra") for n in NODES]
+
+    def messages(self, topic: str, count: int) -> list[int]:
+        out = self.sh(2, f"kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
+                         f"--topic {topic} --from-beginning --max-messages {count} "
+                         f"--timeout-ms 60000")
+        return sorted(int(x) for x in out.split())
+
+    def rows(self) -> list[int]:
+        session = self.cql()
+        try:
+            return sorted(r.id for r in session.execute("SELECT id FROM keep.t"))
+        finally:
+            session.cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster(bundles: tuple[Path, Path]) -> Iterator[Cluster]:
+    old, _ = bundles
+    c = new_cluster(settings_at(FROM, old))
+    try:
+        c.up()
+        c.run("site.yml")
+        yield Cluster(c)
+    finally:
+        c.down()
+
+
+def upgrade(cluster: Cluster, **extravars: str):  # type: ignore[no-untyped-def]
+    return cluster.cluster.run("upgrade.yml", extravars=extravars)
+
+
+def serving(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def watch(check: Callable[[], int], samples: list[int], stop: threading.Event
+          ) -> threading.Thread:
+    """Sample `check` (how many nodes are down) until `stop` is set."""
+    def loop() -> None:
+        while not stop.is_set():
+            samples.append(check())
+            time.sleep(0.3)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def rolled_one_at_a_time(before: list[int], after: list[int]) -> bool:
+    """Every node restarted, each one well after the one before it was back."""
+    return (all(a != b for a, b in zip(after, before, strict=True))
+            and all(b - a > 3_000_000 for a, b in itertools.pairwise(sorted(after))))
+
+
+def test_deployed_at_the_older_releases_with_data(cluster: Cluster) -> None:
+    for n in NODES:
+        assert cluster.release_of(n, "kafka") == f"kafka_2.13-{FROM['kafka']}"
+        assert cluster.release_of(n, "cassandra") == f"apache-cassandra-{FROM['cassandra']}"
+        assert f"ReleaseVersion: {FROM['cassandra']}" in cluster.sh(n, "nodetool version")
+    assert cluster.features()["metadata.version"].startswith("4.0-")
+    assert cluster.features()["kraft.version"] == "0"
+    cluster.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic keep "
+                  "--partitions 3 --replication-factor 3 >/dev/null")
+    cluster.sh(1, "seq 1 300 | kafka-console-producer --bootstrap-server $(hostname -i):9092 "
+                  "--topic keep --producer-property acks=all")
+    session = cluster.cql()
+    try:
+        session.execute("CREATE KEYSPACE keep WITH replication = "
+                        "{'class': 'NetworkTopologyStrategy', 'east': 3}")
+        session.execute("CREATE TABLE keep.t (id int PRIMARY KEY)")
+        for i in range(200):
+            session.execute("INSERT INTO keep.t (id) VALUES (%s)", (i,))
+    finally:
+        session.cluster.shutdown()
+
+
+@pytest.mark.parametrize(("extravars", "expected"), [
+    ({"upgrade_service": "cassandra", "cassandra_version": "4.1.9"},
+     [f"node-1: cassandra {FROM['cassandra']} is installed and 4.1.9 was requested: a "
+      "downgrade is refused",
+      f"allowed from {FROM['cassandra']}: {FROM['cassandra']} (no change) or a later 5.0.x "
+      "patch release (patch releases only)", "Nothing was changed"]),
+    ({"upgrade_service": "kafka", "kafka_version": "4.2.0"},
+     [f"node-3: kafka {FROM['kafka']} is installed and 4.2.0 was requested: the jump from 4.0 "
+      "to 4.2 skips 1 minor release(s)", "any 4.1.x release (one minor release at a time)"]),
+    ({"upgrade_service": "kafka", "kafka_version": "5.0.0"},
+     ["a major upgrade (4.x to 5.x) is refused"]),
+    ({"upgrade_service": "marathon"},
+     ["'marathon' is not a service upgrade.yml upgrades: pass "
+      "-e upgrade_service=<zookeeper|kafka|cassandra|spark>"]),
+], ids=["cassandra-5.0-to-4.1", "kafka-skips-a-minor", "kafka-major", "unknown-service"])
+def test_a_refused_jump_names_host_versions_and_what_is_allowed_and_changes_nothing(
+        cluster: Cluster, extravars: dict[str, str], expected: list[str]) -> None:
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    releases = cluster.releases()
+    with pytest.raises(AnsibleRunError) as caught:
+        upgrade(cluster, **extravars)
+    for text in expected:
+        assert text in str(caught.value)
+    assert {unit: cluster.started_at(unit) for unit in UNITS} == before
+    assert cluster.releases() == releases
+    assert cluster.pending_restarts() == ["", "", ""]
+
+
+def test_kafka_upgrade_rolls_one_broker_at_a_time_then_raises_the_features(
+        cluster: Cluster, bundles: tuple[Path, Path]) -> None:
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    down: list[int] = []
+    stop = threading.Event()
+    watcher = watch(lambda: sum(not serving(a, 9092) for a in cluster.addresses),
+                    down, stop)
+    try:
+        result = upgrade(cluster, upgrade_service="kafka", kafka_version=TO["kafka"],
+                         smack_artifact_bundle_dir=str(bundles[1]))
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.changed > 0
+    after = {unit: cluster.started_at(unit) for unit in UNITS}
+    assert rolled_one_at_a_time(before["kafka"], after["kafka"]), after["kafka"]
+    assert max(down) <= 1, "two brokers were down at the same time"
+    assert after["zookeeper"] == before["zookeeper"]
+    assert after["cassandra"] == before["cassandra"]
+    for n in NODES:
+        assert cluster.release_of(n, "kafka") == f"kafka_2.13-{TO['kafka']}"
+    features = cluster.features()
+    assert features["metadata.version"].startswith(".".join(TO["kafka"].split(".")[:2]) + "-")
+    assert features["kraft.version"] == "0"  # the static quorum stays static
+    assert any("Raise the feature levels" in t for t in result.changed_tasks)
+    assert cluster.pending_restarts() == ["", "", ""]
+    assert cluster.messages("keep", 300) == list(range(1, 301))
+
+
+def test_the_same_upgrade_again_changes_nothing(cluster: Cluster,
+                                                bundles: tuple[Path, Path]) -> None:
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    features = cluster.features()
+    again = upgrade(cluster, upgrade_service="kafka", kafka_version=TO["kafka"],
+                    smack_artifact_bundle_dir=str(bundles[1]))
+    assert again.changed == 0, again.changed_tasks
+    assert {unit: cluster.started_at(unit) for unit in UNITS} == before
+    assert cluster.features() == features
+
+
+def test_cassandra_upgrade_from_the_inventory_drains_one_node_at_a_time(
+        cluster: Cluster) -> None:
+    # The stack's settings now name the new releases (and the default bundle holding them);
+    # the regenerated inventory is what upgrade.yml reads the version from.
+    settings = settings_at(TO, None).model_copy(update={"stack": cluster.cluster.settings.stack})
+    cluster.cluster.settings = settings
+    cluster.cluster.up()
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    down: list[int] = []
+    stop = threading.Event()
+    watcher = watch(lambda: sum(not serving(a, 9042) for a in cluster.addresses),
+                    down, stop)
+    try:
+        result = upgrade(cluster, upgrade_service="cassandra")
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.changed > 0
+    after = {unit: cluster.started_at(unit) for unit in UNITS}
+    assert rolled_one_at_a_time(before["cassandra"], after["cassandra"]), after["cassandra"]
+    assert max(down) <= 1, "two Cassandra nodes were down at the same time"
+    assert after["kafka"] == before["kafka"] and after["zookeeper"] == before["zookeeper"]
+    for n in NODES:
+        assert cluster.release_of(n, "cassandra") == f"apache-cassandra-{TO['cassandra']}"
+        assert f"ReleaseVersion: {TO['cassandra']}" in cluster.sh(n, "nodetool version")
+    drained = [t for t in result.changed_tasks if "Drain cassandra" in t]
+    assert sorted(t.split(":")[0] for t in drained) == [f"node-{n}" for n in NODES]
+    status = cluster.sh(1, "nodetool status")
+    assert sum(line.startswith("UN ") for line in status.splitlines()) == 3, status
+    assert cluster.rows() == list(range(200))
+    assert cluster.pending_restarts() == ["", "", ""]
+
+
+def test_site_with_the_new_versions_finds_nothing_to_do(cluster: Cluster) -> None:
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    rerun = cluster.cluster.run("site.yml")
+    assert rerun.changed == 0, rerun.changed_tasks
+    assert {unit: cluster.started_at(unit) for unit in UNITS} == before
+    assert cluster.messages("keep", 300) == list(range(1, 301))
+    assert cluster.rows() == list(range(200))
+
+
+def test_a_downgrade_after_the_upgrade_is_refused(cluster: Cluster) -> None:
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    with pytest.raises(AnsibleRunError) as caught:
+        upgrade(cluster, upgrade_service="kafka", kafka_version=FROM["kafka"])
+    message = str(caught.value)
+    for n in NODES:
+        assert (f"node-{n}: kafka {TO['kafka']} is installed and {FROM['kafka']} was "
+                "requested: a downgrade is refused") in message
+    assert "Running here: " + TO["kafka"] in message
+    assert {unit: cluster.started_at(unit) for unit in UNITS} == before
+    assert cluster.pending_restarts() == ["", "", ""]
