@@ -10,8 +10,9 @@ then day 2: a rolling restart of every broker and Cassandra node while clients k
 (no acknowledged write lost), removals that would break a quorum refused, a fourth node that
 joins although it was killed in the middle of its deploy, and its removal (agent drained,
 partitions moved, Cassandra decommissioned) with every row and message still readable;
-finally settings refused by name, and a Kafka and Spark configuration change that restarts one
-node at a time while the others keep serving (and leaves ZooKeeper and Cassandra running).
+settings refused by name, a Kafka and Spark configuration change that restarts one node at a
+time while the others keep serving (and leaves ZooKeeper and Cassandra running); finally
+reset.yml, after which no unit, user, package, file, process or port of smack's is left.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
 from infra.nodes.engine import ContainerEngine
 from infra.nodes.local import local_specs, node_record, open_engine
-from infra.status import StackStatus, collect_status
+from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.direct import DirectLocalCluster
+from tests.support.leaks import node_traces
 from tests.support.load import (
     cassandra_read_all,
     cassandra_writer,
@@ -59,6 +61,7 @@ class Stack:
         self.engine: ContainerEngine = open_engine(
             local_specs(cluster.settings, "").network["engine"])
         self.addresses = [cluster.created[self.container(n)]["address"] for n in NODES]
+        self.traces_before: dict[int, set[str]] = {}
 
     def container(self, n: int) -> str:
         return f"smack-{self.cluster.settings.stack}-node-{n}"
@@ -105,9 +108,13 @@ def stack() -> Iterator[Stack]:
     c = new_cluster(stack_settings(3))
     try:
         c.up()
+        s = Stack(c)
+        # What the fresh nodes hold named like smack's services (the login user, its sudo
+        # rule) and listening: reset.yml must bring each node back to exactly this.
+        s.traces_before = {n: node_traces(lambda script, n=n: s.sh(n, script)) for n in NODES}
         first = c.run("site.yml")
         assert first.changed > 0
-        yield Stack(c)
+        yield s
     finally:
         c.down()
 
@@ -333,16 +340,12 @@ def test_removals_that_break_a_quorum_are_refused(
 
 def mesos_get(stack_name: str, url: str) -> Any:
     """GET a Mesos master (stand-in) path with the stack's operator credential."""
-    import base64
-
     import yaml
 
     operator = yaml.safe_load(credentials_file(stack_name).read_text())["mesos"]["operator"]
-    token = base64.b64encode(f"{operator['principal']}:{operator['secret']}".encode()).decode()
-    request = urllib.request.Request(  # noqa: S310 - a test node's URL
-        url, headers={"Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - a test node
-        return json.load(answer)
+    answer = http_get(url, auth=(operator["principal"], operator["secret"]), timeout=30)
+    assert answer.status == 200, (url, answer.status)
+    return json.loads(answer.body)
 
 
 def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
@@ -501,3 +504,18 @@ def test_config_changes_restart_one_node_at_a_time(stack: Stack) -> None:
     # Every restart request was honoured and cleared: a rerun would restart nothing.
     for n in NODES:
         assert stack.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip() == ""
+
+
+def test_reset_leaves_nothing_of_ours_on_the_nodes(stack: Stack) -> None:
+    # Last: the bare-metal reset (reset.yml) on nodes that ran every service and lived
+    # through day 2. Units, users, groups, packages, files, processes, ports and the
+    # /etc/hosts block of smack's services are gone; the nodes look as they did before.
+    result = stack.cluster.run("reset.yml")
+    assert result.changed > 0
+    for n in NODES:
+        traces = node_traces(lambda script, n=n: stack.sh(n, script))
+        assert traces == stack.traces_before[n], (
+            f"node-{n} still holds {sorted(traces - stack.traces_before[n])}, "
+            f"lost {sorted(stack.traces_before[n] - traces)}")
+    again = stack.cluster.run("reset.yml")
+    assert again.changed == 0, again.changed_tasks

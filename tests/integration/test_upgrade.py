@@ -321,3 +321,33 @@ def test_a_downgrade_after_the_upgrade_is_refused(cluster: Cluster) -> None:
     assert "Running here: " + TO["kafka"] in message
     assert {unit: cluster.started_at(unit) for unit in UNITS} == before
     assert cluster.pending_restarts() == ["", "", ""]
+
+
+def test_site_refuses_a_lower_release_named_by_the_stack(cluster: Cluster,
+                                                         bundles: tuple[Path, Path]) -> None:
+    # Lowering a version in the stack must not downgrade through a converge either
+    # (playbooks/release_gate.yml, before site.yml changes anything).
+    stack = cluster.cluster.settings.stack
+    upgraded = cluster.cluster.settings
+    cluster.cluster.settings = settings_at(FROM, bundles[0]).model_copy(update={"stack": stack})
+    cluster.cluster.up()
+    before = {unit: cluster.started_at(unit) for unit in UNITS}
+    try:
+        with pytest.raises(AnsibleRunError) as caught:
+            cluster.cluster.run("site.yml")
+    finally:
+        cluster.cluster.settings = upgraded
+        cluster.cluster.up()
+    message = str(caught.value)
+    assert "task 'Refuse a release the upgrade policy does not allow from the installed one'" \
+        in message
+    for n in NODES:
+        assert (f"node-{n}: kafka {TO['kafka']} is installed and {FROM['kafka']} was requested: "
+                "a downgrade is refused") in message
+    assert (f"cassandra {TO['cassandra']} is installed and {FROM['cassandra']} was requested"
+            in message)
+    assert {unit: cluster.started_at(unit) for unit in UNITS} == before
+    for n in NODES:
+        assert cluster.release_of(n, "kafka") == f"kafka_2.13-{TO['kafka']}"
+        assert cluster.sh(n, "readlink /opt/smack/cassandra/current").strip().endswith(
+            f"apache-cassandra-{TO['cassandra']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,4 +56,32 @@ def leftovers(engine: ContainerEngine, stack: str, fp: Footprint) -> list[str]:
     return found
 
 
-__all__ = ["STACK_LABEL", "Footprint", "footprint", "leftovers"]
+__all__ = ["STACK_LABEL", "Footprint", "footprint", "leftovers", "node_traces"]
+
+
+# What smack's services are called: units, users, packages, directories and processes.
+# (A whole word: "smacker" is not "smack".)
+SERVICE_NAMES = r"(zookeeper|kafka|cassandra|spark|mesos|marathon|smack)([^a-z]|$)"
+# One look inside a node for anything named like them, one "<kind> <item>" line each.
+_TRACES_SCRIPT = rf"""
+names='{SERVICE_NAMES}'
+systemctl list-units --all --no-legend --plain | awk '{{print "unit " $1}}' | grep -E "$names"
+systemctl list-unit-files --no-legend | awk '{{print "unit-file " $1}}' | grep -E "$names"
+getent passwd | cut -d: -f1 | sed 's/^/user /' | grep -E "$names"
+getent group | cut -d: -f1 | sed 's/^/group /' | grep -E "$names"
+dpkg-query -W -f '${{Package}} ${{db:Status-Abbrev}}\n' | awk '$2 != "un" {{print "package " $1}}' \
+  | grep -E "$names"
+find /opt /srv /var/lib /var/log /var/cache /etc /usr/local /usr/lib /usr/share /tmp -xdev \
+  -maxdepth 3 2>/dev/null | grep -E "$names" | sed 's/^/path /'
+ps -eo comm=,args= | grep -E "java|$names" | grep -vE '^(ps|grep|sh|sshd|sshd-session|sudo) ' \
+  | sed 's/^/process /'
+ss -Hltn | awk '{{print "port " $4}}'
+grep -q 'smack cluster nodes' /etc/hosts && echo 'hosts-block /etc/hosts'
+true
+"""
+
+
+def node_traces(run_in_node: Callable[[str], str]) -> set[str]:
+    """Everything on a node named like smack's services, and every listening TCP port;
+    `run_in_node` runs a shell script on the node and returns its output."""
+    return set(run_in_node(_TRACES_SCRIPT).splitlines())

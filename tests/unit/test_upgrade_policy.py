@@ -167,3 +167,50 @@ def test_the_filter_runs_inside_ansible_as_the_role_maps_it(tmp_path: Path) -> N
     verdicts = json.loads(result["msg"]) if isinstance(result["msg"], str) else result["msg"]
     assert [(v["allowed"], v["step"]) for v in verdicts] == [(False, "minor"), (True, "minor")]
     assert "skips 1 minor release(s)" in verdicts[0]["message"]
+
+
+def run_gate(tmp_path: Path, installed: dict[str, str], named: dict[str, str]
+             ) -> subprocess.CompletedProcess[str]:
+    """Run the role's gate.yml on this machine, with releases 'installed' under tmp_path."""
+    root = tmp_path / "opt"
+    for service, version in installed.items():
+        release = root / service / f"{service}-{version}"
+        release.mkdir(parents=True)
+        (release / ".smack-installed").write_text(f"{service} {version} {release.name}\n")
+        (root / service / "current").symlink_to(release)
+    inventory = tmp_path / "hosts.yml"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            **{f"{service}_version": version for service, version in named.items()}}
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        service: {"hosts": {"node-1": host}} for service in named}}}))
+    playbook = tmp_path / "gate.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "all", "gather_facts": False,
+        "tasks": [{"ansible.builtin.include_role": {"name": "upgrade_policy",
+                                                    "tasks_from": "gate"},
+                   "vars": {"upgrade_policy_artifact_root": str(root)}}]}]))
+    bin_dir = Path(sys.executable).parent
+    return subprocess.run(
+        [str(bin_dir / "ansible-playbook"), "-i", str(inventory), str(playbook)],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+             "ANSIBLE_ROLES_PATH": str(PROJECT_DIR / "roles"),
+             "ANSIBLE_LOCALHOST_WARNING": "0"})
+
+
+def test_the_converge_gate_passes_first_installs_and_allowed_steps(tmp_path: Path) -> None:
+    # Cassandra and Spark not installed yet (first install); Kafka one minor up, allowed.
+    proc = run_gate(tmp_path, {"kafka": "4.0.2"},
+                    {"kafka": "4.1.1", "cassandra": "5.0.6", "spark": "3.5.7"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_converge_gate_refuses_what_upgrade_yml_refuses(tmp_path: Path) -> None:
+    proc = run_gate(tmp_path, {"kafka": "4.1.1", "cassandra": "5.0.6", "zookeeper": "3.9.4"},
+                    {"kafka": "4.0.2", "cassandra": "5.0.6", "zookeeper": "3.10.0"})
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())  # the message as one line, however it was wrapped
+    assert "node-1: zookeeper 3.9.4 is installed and 3.10.0 was requested: a minor upgrade" in out
+    assert "; kafka 4.1.1 is installed and 4.0.2 was requested: a downgrade is refused" in out
+    assert "cassandra 5.0.6" not in out  # unchanged: no verdict against it
+    assert "move one allowed step at a time with playbooks/upgrade.yml" in out
