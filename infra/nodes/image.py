@@ -19,9 +19,12 @@ from infra.nodes.engine import ContainerEngine
 from infra.paths import cache_dir
 from infra.render import digest, render
 
+# The common role's Java and time sync come preinstalled: every node of every local stack would
+# otherwise unpack the same JRE (and run its keystore setup) on its first converge. The role
+# still checks them; bare-metal and cloud hosts get them from it.
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
-    "iproute2", "sudo", "ca-certificates",
+    "iproute2", "sudo", "ca-certificates", "openjdk-17-jre-headless", "systemd-timesyncd",
 )
 
 

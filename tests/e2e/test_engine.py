@@ -6,13 +6,16 @@ own on the test subnet, and checks each step's effect on the nodes themselves.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
+from infra.credentials import credentials_file
 from infra.paths import inventory_dir, state_dir
+from infra.status import http_get
 from tests.support.engine_stack import Stack
 from tests.support.leaks import footprint, leftovers
 
@@ -22,23 +25,38 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     s = Stack(f"e2e{uuid.uuid4().hex[:6]}")
-    # The engine is what this tier proves; ZooKeeper and Kafka stand in for the services
-    # (Cassandra and Spark are proved by the integration tier, and would double CI time).
+    # The engine is what this tier proves; ZooKeeper and the Mesos masters and agents (the
+    # STAND-INS of tests/standins, which the shipped local stack installs) stand in for the
+    # services: the agents grow and shrink with the node count. Kafka, Cassandra and Spark are
+    # proved by the integration tier, and would double CI time here.
     s.write_settings(count=3, services={
-        "zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
-        **{name: {"enabled": False} for name in
-           ("cassandra", "spark", "mesos_master", "mesos_agent", "marathon")}})
+        "zookeeper": {"heap_mb": 128},
+        **{name: {"enabled": False} for name in ("kafka", "cassandra", "spark", "marathon")}})
     try:
         yield s
     finally:
         s.destroy_and_remove()
 
 
-def brokers(stack: Stack) -> int:
-    """Brokers registered in the Kafka cluster, as node-1 sees them."""
-    listing = stack.exec(1, "sh", "-c",
-                         "kafka-broker-api-versions --bootstrap-server $(hostname -i):9092")
-    return listing.count("(id: ")
+def masters(stack: Stack) -> str:
+    uis = stack.outputs()["endpoints"]["mesos"]["master_uis"]  # type: ignore[index]
+    return ",".join(u.removeprefix("http://") for u in uis)  # type: ignore[attr-defined]
+
+
+def agents(stack: Stack) -> list[str]:
+    """Addresses of the agents the leading Mesos master (stand-in) lists as active."""
+    state = json.loads(stack.exec(1, "mesos-check", "agents", "--masters", masters(stack)))
+    return list(state["active_agents"])
+
+
+def maintenance_schedule(stack: Stack) -> object:
+    leader = json.loads(stack.exec(1, "mesos-check", "masters", "--masters",
+                                   masters(stack)))["leader"]
+    operator = yaml.safe_load(credentials_file(stack.name).read_text())["mesos"]["operator"]
+    answer = http_get(f"http://{leader}/master/maintenance/schedule",
+                      auth=(operator["principal"], operator["secret"]), timeout=30)
+    assert answer.status == 200
+    return json.loads(answer.body)
 
 
 def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> None:
@@ -47,14 +65,15 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     stack.pulumi("up", "--yes")
     first = stack.containers()
     assert sorted(first) == [stack.node(1), stack.node(2), stack.node(3)]
-    assert 'version "17' in stack.podman.run("exec", stack.node(2), "java", "-version").stderr
+    assert "vm.max_map_count" in stack.exec(2, "cat", "/etc/sysctl.d/60-smack.conf")  # common
     outputs = stack.outputs()
     assert sorted(outputs["nodes"]) == ["node-1", "node-2", "node-3"]  # type: ignore[arg-type]
     assert set(outputs["ansible"]) == {"node-1", "node-2", "node-3"}  # type: ignore[arg-type]
     ends = outputs["endpoints"]
-    assert len(ends["kafka"]["bootstrap_servers"].split(",")) == 3  # type: ignore[index]
     assert len(ends["zookeeper"]["connect"].split(",")) == 3  # type: ignore[index]
-    assert brokers(stack) == 3
+    assert len(ends["mesos"]["agents"].split(",")) == 3  # type: ignore[index]
+    addresses = sorted(node["address"] for node in outputs["nodes"].values())  # type: ignore[attr-defined]
+    assert sorted(agents(stack)) == addresses
     hosts = yaml.safe_load((inventory_dir(stack.name) / "hosts.yml").read_text())
     assert sorted(hosts["all"]["hosts"]) == ["node-1", "node-2", "node-3"]
     assert stack.runs_of_site() == 1
@@ -75,19 +94,20 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     assert all(grown[name] == first[name] for name in first)
     assert stack.runs_of_site() == 2
     assert "node-4" in stack.exec(1, "cat", "/etc/hosts")
-    assert 'version "17' in stack.podman.run("exec", stack.node(4), "java", "-version").stderr
-    assert brokers(stack) == 4  # the new node joined Kafka
-    bootstrap = stack.outputs()["endpoints"]["kafka"]["bootstrap_servers"]  # type: ignore[index]
-    assert len(bootstrap.split(",")) == 4
+    assert "vm.max_map_count" in stack.exec(4, "cat", "/etc/sysctl.d/60-smack.conf")  # common
+    assert len(agents(stack)) == 4  # the new node joined as a Mesos agent
+    listed = stack.outputs()["endpoints"]["mesos"]["agents"]  # type: ignore[index]
+    assert len(listed.split(",")) == 4
 
-    # 4 → 3: node-4 leaves Kafka first (remove-node.yml: partitions moved, broker stopped and
-    # unregistered), then exactly node-4 goes; the rest is untouched.
+    # 4 → 3: node-4's agent is drained first (remove-node.yml: Mesos maintenance, machine
+    # down, agent stopped, machine up again), then exactly node-4 goes; the rest is untouched.
     stack.write_settings(count=3)
     removed = footprint(stack.podman, [stack.node(4)])
     shrunk = stack.pulumi("up", "--yes")
     assert "remove-node.yml: 4 host(s)" in shrunk.stdout + shrunk.stderr
     assert stack.containers() == first
-    assert brokers(stack) == 3
+    assert sorted(agents(stack)) == addresses
+    assert maintenance_schedule(stack) == {}  # drained, then released
     assert "node-4" not in stack.exec(1, "cat", "/etc/hosts")
     assert [x for x in leftovers(stack.podman, stack.name, removed)
             if "node-4" in x or any(i in x for i in removed.container_ids)] == []

@@ -6,7 +6,8 @@ their own), so to the baremetal stack they are just SSH hosts. Then, with plain 
 1. preflight failures on three hosts at once, one `<host>: <problem>` line each, stopping `up`
    before Ansible runs: a port taken by another program, more memory required than the host
    has, a key the host does not know;
-2. a deploy of ZooKeeper and Kafka (the other services off, so no package source is needed);
+2. a deploy of ZooKeeper (the other services off: the shared integration cluster proves them,
+   and the engine's part does not change with them);
    the host keys preflight read are pinned in the inventory's known_hosts;
 3. a changed setting reruns preflight, which accepts the ports smack's own services hold, and a
    failing rerun leaves the cluster alone (no Ansible run);
@@ -42,7 +43,7 @@ from tests.support.settings import WITHOUT_MESOS
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SERVICES: dict[str, Any] = {
-    "zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
+    "zookeeper": {"heap_mb": 128}, "kafka": {"enabled": False},
     "cassandra": {"enabled": False}, "spark": {"enabled": False}, **WITHOUT_MESOS,
 }
 HUGE_MEMORY_MB = 16_000_000
@@ -179,10 +180,9 @@ def deploy(stack: Stack, cluster: DirectLocalCluster, nodes: list[Node]) -> None
     assert stack.runs_of_site() == 1
     outputs: dict[str, Any] = stack.outputs()
     assert sorted(outputs["nodes"]) == ["host-1", "host-2", "host-3"]
-    assert len(outputs["endpoints"]["kafka"]["bootstrap_servers"].split(",")) == 3
-    listing = sh(cluster, 2, f"kafka-broker-api-versions --bootstrap-server {nodes[1].address}"
-                             f":9092")
-    assert listing.count("(id: ") == 3
+    assert len(outputs["endpoints"]["zookeeper"]["connect"].split(",")) == 3
+    modes = sorted(sh(cluster, n, "zookeeper-4lw srvr | grep Mode").split()[-1] for n in (1, 2, 3))
+    assert modes == ["follower", "follower", "leader"]
     known = (inventory_dir(stack.name) / "known_hosts").read_text()
     for node in nodes:
         assert f"{node.address} {node.host_key}" in known  # read by preflight, pinned
@@ -204,7 +204,7 @@ def rerun(stack: Stack, cluster: DirectLocalCluster, nodes: list[Node]) -> None:
                 min_memory_mb=HUGE_MEMORY_MB)
     assert len(problem_lines(failing_up(stack))) == 3
     assert stack.runs_of_site() == 1
-    assert sh(cluster, 1, "systemctl is-active zookeeper kafka").split() == ["active", "active"]
+    assert sh(cluster, 1, "systemctl is-active zookeeper").split() == ["active"]
 
 
 def destroy_resets(stack: Stack, cluster: DirectLocalCluster) -> None:
@@ -212,12 +212,10 @@ def destroy_resets(stack: Stack, cluster: DirectLocalCluster) -> None:
     assert "reset.yml: 3 host(s)" in destroyed.stdout + destroyed.stderr
     for n in (1, 2, 3):
         left = sh(cluster, n, "ls -d /opt/smack /etc/systemd/system/zookeeper.service "
-                              "/etc/systemd/system/kafka.service /var/lib/zookeeper "
-                              "/var/lib/kafka /usr/local/bin/kafka-topics 2>/dev/null; "
-                              "getent passwd zookeeper kafka; true")
+                              "/var/lib/zookeeper /usr/local/bin/zookeeper-4lw 2>/dev/null; "
+                              "getent passwd zookeeper; true")
         assert left.strip() == "", f"host-{n} still holds: {left}"
-        assert sh(cluster, n, "systemctl is-active zookeeper kafka; true").split() == [
-            "inactive", "inactive"]
+        assert sh(cluster, n, "systemctl is-active zookeeper; true").split() == ["inactive"]
         assert sh(cluster, n, "id -un smack").strip() == "smack"  # the login user stays
     assert not state_dir(reset_run_name(stack.name)).exists()
     assert not inventory_dir(stack.name).exists()

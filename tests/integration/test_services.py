@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.config import Settings
 from infra.credentials import credentials_file
@@ -37,7 +38,11 @@ from infra.nodes.engine import ContainerEngine
 from infra.nodes.local import local_specs, node_record, open_engine
 from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
-from tests.integration.conftest import integration_settings, new_cluster
+from tests.integration.conftest import (
+    integration_settings,
+    new_cluster,
+    standin_repository,
+)
 from tests.support.direct import DirectLocalCluster
 from tests.support.leaks import node_traces
 from tests.support.load import (
@@ -49,10 +54,12 @@ from tests.support.load import (
 
 pytestmark = pytest.mark.integration
 NODES = (1, 2, 3)
-LABELS = {"dc": "east", "rack": "r1"}
+LABELS = {"dc": "east", "rack": "r1", "resources.cpus": "3"}
 SERVICES = {"zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
-            "cassandra": {"heap_mb": 512}, "spark": {"worker_memory_mb": 512},
-            "marathon": {"enabled": False}}
+            "cassandra": {"heap_mb": 512}, "spark": {"worker_memory_mb": 512}}
+APP = {"id": "/smack/hello", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 64,
+       "instances": 2, "constraints": [["hostname", "UNIQUE"]],
+       "health_checks": [{"protocol": "HTTP", "path": "/", "port_index": 0}]}
 
 
 class Stack:
@@ -69,6 +76,45 @@ class Stack:
     def sh(self, n: int, script: str, check: bool = True) -> str:
         return self.engine.run("exec", self.container(n), "sh", "-c", script,
                                check=check).stdout
+
+    def get(self, url: str, auth: tuple[str, str] | None = None) -> tuple[int, Any]:
+        """GET a URL of a node: (status, JSON body or text); status 0 when nothing answered."""
+        try:
+            answer = http_get(url, auth=auth, timeout=10)
+        except OSError:  # refused or timed out (URLError is an OSError)
+            return 0, None
+        try:
+            return answer.status, json.loads(answer.body)
+        except ValueError:
+            return answer.status, answer.body.decode(errors="replace")
+
+    def credentials(self) -> dict[str, Any]:
+        return dict(yaml.safe_load(credentials_file(self.cluster.settings.stack).read_text()))
+
+    def operator(self) -> tuple[str, str]:
+        op = self.credentials()["mesos"]["operator"]
+        return op["principal"], op["secret"]
+
+    def marathon_user(self) -> tuple[str, str]:
+        http = self.credentials()["marathon_http"]
+        return http["user"], http["password"]
+
+    def leader(self) -> str:
+        """The one elected Mesos master (stand-in) among the first three nodes."""
+        elected = []
+        for address in self.addresses:
+            status, metrics = self.get(f"http://{address}:5050/metrics/snapshot",
+                                       self.operator())
+            # A master that is down is not the leader.
+            if status == 200 and metrics["master/elected"] == 1:
+                elected.append(address)
+        assert len(elected) == 1, elected
+        return elected[0]
+
+    def active_agents(self) -> dict[str, dict[str, Any]]:
+        status, body = self.get(f"http://{self.leader()}:5050/master/slaves", self.operator())
+        assert status == 200
+        return {a["hostname"]: a for a in body["slaves"] if a["active"]}
 
     def started_at(self, unit: str) -> list[int]:
         """When each node's unit last became active (host monotonic clock, microseconds)."""
@@ -98,9 +144,12 @@ class Stack:
                        execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
 
 
-def stack_settings(count: int, name: str = "") -> Settings:
-    return integration_settings(stack=name, services=SERVICES,
-                                nodes=[{"name": "node", "count": count, "labels": LABELS}])
+def stack_settings(count: int, name: str = "", packages: Any = None,
+                   **services: Any) -> Settings:
+    extra = {"packages": packages} if packages else {}
+    return integration_settings(stack=name, services={**SERVICES, **services},
+                                nodes=[{"name": "node", "count": count, "labels": LABELS}],
+                                apps=[APP], **extra)
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +186,9 @@ def test_nodes_are_whole_systemd_machines(stack: Stack) -> None:
         hosts = stack.sh(n, "cat /etc/hosts")
         for m, address in zip(NODES, stack.addresses, strict=True):
             assert f"{address} node-{m}" in hosts
-        assert 'version "17' in stack.engine.run("exec", stack.container(n), "java",
-                                                  "-version").stderr
+        # The common role's kernel settings and limits, written for every node.
+        assert "vm.max_map_count=1048575" in stack.sh(n, "cat /etc/sysctl.d/60-smack.conf")
+        assert "nofile" in stack.sh(n, "cat /etc/security/limits.d/60-smack.conf")
     assert len(host_keys) == 3
 
 
@@ -174,7 +224,8 @@ def test_rerun_changes_nothing_and_keeps_data(stack: Stack) -> None:
     finally:
         session.cluster.shutdown()
     meta = [stack.sh(n, "cat /var/lib/kafka/data/meta.properties") for n in NODES]
-    units = ("zookeeper", "kafka", "cassandra", "spark-worker", "spark-master")
+    units = ("zookeeper", "kafka", "cassandra", "spark-worker", "spark-master",
+             "mesos-master", "mesos-agent", "marathon")
     started = {unit: stack.started_at(unit) for unit in units}
 
     rerun = stack.cluster.run("site.yml")
@@ -257,6 +308,83 @@ def test_endpoints_answer_from_this_machine(stack: Stack) -> None:
         assert isinstance(json.load(answer), list)
 
 
+def test_masters_elect_one_leader_and_every_agent_is_active_with_its_labels(
+        stack: Stack) -> None:
+    agents = stack.active_agents()
+    assert sorted(agents) == sorted(stack.addresses)
+    for agent in agents.values():
+        assert agent["attributes"] == {"dc": "east", "rack": "r1"}
+        assert agent["resources"]["cpus"] == 3  # resources.cpus label
+    # The flags the role wrote reached the daemon: quorum of 3 masters is 2.
+    status, flags = stack.get(f"http://{stack.leader()}:5050/flags", stack.operator())
+    assert status == 200
+    assert flags["flags"]["quorum"] == "2"
+    assert flags["flags"]["zk"].endswith("/mesos") and flags["flags"]["zk"].startswith("zk://")
+
+
+def test_authentication_is_on_by_default(stack: Stack) -> None:
+    leader, first = stack.leader(), stack.addresses[0]
+    assert stack.get(f"http://{leader}:5050/master/slaves")[0] == 401
+    assert stack.get(f"http://{leader}:5050/master/slaves", ("smack-operator", "wrong"))[0] \
+        == 401
+    assert stack.get(f"http://{first}:5051/state")[0] == 401
+    assert stack.get(f"http://{first}:8080/ping")[0] == 401
+    assert stack.get(f"http://{first}:8080/ping", stack.marathon_user())[0] == 200
+    # Secrets stay out of the inventory and the node's world-readable files.
+    inventory = stack.cluster.inventory.parent
+    text = "".join(p.read_text() for p in inventory.rglob("*") if p.is_file())
+    assert stack.operator()[1] not in text and stack.marathon_user()[1] not in text
+    modes = stack.sh(1, "stat -c '%n %a %U:%G' /etc/mesos/master-credentials.json "
+                        "/etc/mesos/agent-credential.json /etc/mesos/operator-credential.json "
+                        "/etc/default/marathon /etc/marathon/mesos-secret").splitlines()
+    assert [m.split()[1] for m in modes] == ["600", "600", "600", "640", "640"], modes
+
+
+def test_marathon_has_one_leader_registered_and_the_apps_are_listed(stack: Stack) -> None:
+    user = stack.marathon_user()
+    leaders = {stack.get(f"http://{a}:8080/v2/leader", user)[1]["leader"]
+               for a in stack.addresses}
+    assert len(leaders) == 1
+    status, info = stack.get(f"http://{leaders.pop()}/v2/info", user)
+    assert status == 200 and info["frameworkId"]
+    status, frameworks = stack.get(f"http://{stack.leader()}:5050/master/frameworks",
+                                   stack.operator())
+    assert [f["name"] for f in frameworks["frameworks"] if f["active"]] == ["marathon"]
+    status, apps = stack.get(f"http://{stack.addresses[1]}:8080/v2/apps", user)
+    assert status == 200
+    listed = {a["id"]: a for a in apps["apps"]}
+    assert listed["/smack/hello"]["instances"] == 2
+    assert listed["/smack/hello"]["constraints"] == [["hostname", "UNIQUE"]]
+
+
+def test_a_wrong_mesos_flag_fails_with_the_daemons_message_and_a_fix_converges(
+        stack: Stack) -> None:
+    name = stack.cluster.settings.stack
+    stack.cluster.settings = stack_settings(3, name, mesos_master={"flags": {"no_such_flag": "1"}})
+    stack.cluster.up()
+    with pytest.raises(AnsibleRunError) as caught:
+        stack.cluster.run("site.yml", tags="mesos_master")
+    message = str(caught.value)
+    assert "Failed to load unknown flag 'no_such_flag'" in message
+    assert "node-1" in message and "mesos-master" in message
+    # Only the first master went down: the rolling restart stopped there, and the other two
+    # (a quorum) keep or elect a leader.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            assert stack.leader() in stack.addresses[1:]
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    stack.cluster.settings = stack_settings(3, name)
+    stack.cluster.up()
+    fixed = stack.cluster.run("site.yml", tags="mesos_master")
+    assert all(stats.failed == 0 for stats in fixed.hosts.values())
+    stack.cluster.run("verify.yml", tags="mesos_master,mesos_agent,marathon")
+
+
 def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> None:
     def status() -> StackStatus:
         return collect_status(stack.cluster.settings.stack, inventory=stack.cluster.inventory)
@@ -264,8 +392,8 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
     report = status()
     assert report.healthy, report.unhealthy()
     assert {s.service: len(s.rows) for s in report.services} == {
-        "zookeeper": 3, "mesos_master": 3, "mesos_agent": 3, "kafka": 3, "cassandra": 3,
-        "spark": 5}  # master, three workers, history server
+        "zookeeper": 3, "mesos_master": 3, "mesos_agent": 3, "marathon": 3, "kafka": 3,
+        "cassandra": 3, "spark": 5}  # master, three workers, history server
     stack.sh(3, "systemctl stop kafka")
     try:
         down = status()
@@ -338,14 +466,22 @@ def test_removals_that_break_a_quorum_are_refused(
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
 
 
-def mesos_get(stack_name: str, url: str) -> Any:
-    """GET a Mesos master (stand-in) path with the stack's operator credential."""
-    import yaml
-
-    operator = yaml.safe_load(credentials_file(stack_name).read_text())["mesos"]["operator"]
-    answer = http_get(url, auth=(operator["principal"], operator["secret"]), timeout=30)
-    assert answer.status == 200, (url, answer.status)
-    return json.loads(answer.body)
+def test_a_fourth_agent_joins_by_running_only_the_agent_play(stack: Stack) -> None:
+    # The new node installs from package files copied from this machine (source: files).
+    debs = sorted(str(p) for p in standin_repository().glob("*.deb"))
+    name = stack.cluster.settings.stack
+    stack.cluster.settings = stack_settings(4, name, packages={"source": "files", "files": debs})
+    stack.cluster.up()
+    stack.cluster.run("mesos-agent.yml", limit="node-4")
+    installed = stack.sh(4, "dpkg-query -W aventer-mesos")
+    assert installed.split() == ["aventer-mesos", "1.11.0-0standin1"]
+    fourth = stack.cluster.created[stack.container(4)]["address"]
+    agents = stack.active_agents()
+    assert fourth in agents and len(agents) == 4
+    # The new node got the agent only; quorum services stay on the first three nodes.
+    units = stack.sh(4, "systemctl is-active mesos-agent mesos-master marathon kafka cassandra",
+                     check=False)
+    assert units.split() == ["active", "inactive", "inactive", "inactive", "inactive"]
 
 
 def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
@@ -355,9 +491,10 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     fourth = f"smack-{stack.cluster.settings.stack}-node-4"
     failure: list[BaseException] = []
 
+    # scale.yml: the node gets every role, the others only what changed for them.
     def deploy() -> None:
         try:
-            stack.cluster.run("site.yml")
+            stack.cluster.run("scale.yml")
         except BaseException as exc:  # the kill below makes this run fail
             failure.append(exc)
 
@@ -376,7 +513,7 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     assert failure and isinstance(failure[0], AnsibleRunError), failure
     stack.engine.run("start", fourth)
 
-    stack.cluster.run("site.yml")
+    stack.cluster.run("scale.yml")
     address = stack.cluster.created[fourth]["address"]
     status = stack.sh(1, "nodetool status")
     assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
@@ -424,8 +561,8 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
     masters = ",".join(f"{a}:5050" for a in stack.addresses)
     stack.sh(1, f"mesos-check agents --masters {masters} --count 3")
     leader = json.loads(stack.sh(1, f"mesos-check masters --masters {masters}"))["leader"]
-    assert mesos_get(stack.cluster.settings.stack,
-                     f"http://{leader}/master/maintenance/schedule") == {}
+    assert stack.get(f"http://{leader}/master/maintenance/schedule", stack.operator()) \
+        == (200, {})
     try:
         assert set(rows.acked) <= cassandra_read_all(session, "load.scale")
         assert set(rows.acked) <= cassandra_read_all(session, "load.t")  # earlier rows too
