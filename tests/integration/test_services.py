@@ -6,8 +6,8 @@ first deploy (Cassandra nodes join one at a time, dc/rack from node labels, Spar
 the first node), a rerun that changes nothing and loses nothing (Kafka storage not formatted
 again, Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it
 leaves behind: nothing), the stack's endpoints reached from this machine with real clients;
-then day 2: a rolling restart of every broker and Cassandra node while clients keep writing
-(no acknowledged write lost), removals that would break a quorum refused, a fourth node that
+then day 2 (the rolling restart under load is in test_rolling.py): removals that would break
+a quorum refused, a fourth node that
 joins although it was killed in the middle of its deploy, and its removal (agent drained,
 partitions moved, Cassandra decommissioned) with every row and message still readable;
 settings refused by name, a Kafka and Spark configuration change that restarts one node at a
@@ -17,10 +17,8 @@ reset.yml, after which no unit, user, package, file, process or port of smack's 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -34,8 +32,7 @@ from infra.config import Settings
 from infra.credentials import credentials_file
 from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
-from infra.nodes.engine import ContainerEngine
-from infra.nodes.local import local_specs, node_record, open_engine
+from infra.nodes.local import node_record
 from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
 from tests.integration.conftest import (
@@ -51,6 +48,7 @@ from tests.support.load import (
     kafka_read_all,
     kafka_writer,
 )
+from tests.support.nodes import Nodes, one_node_down_at_most, rolled_one_at_a_time
 
 pytestmark = pytest.mark.integration
 NODES = (1, 2, 3)
@@ -62,20 +60,10 @@ APP = {"id": "/smack/hello", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1
        "health_checks": [{"protocol": "HTTP", "path": "/", "port_index": 0}]}
 
 
-class Stack:
+class Stack(Nodes):
     def __init__(self, cluster: DirectLocalCluster) -> None:
-        self.cluster = cluster
-        self.engine: ContainerEngine = open_engine(
-            local_specs(cluster.settings, "").network["engine"])
-        self.addresses = [cluster.created[self.container(n)]["address"] for n in NODES]
+        super().__init__(cluster, count=len(NODES), dc=LABELS["dc"])
         self.traces_before: dict[int, set[str]] = {}
-
-    def container(self, n: int) -> str:
-        return f"smack-{self.cluster.settings.stack}-node-{n}"
-
-    def sh(self, n: int, script: str, check: bool = True) -> str:
-        return self.engine.run("exec", self.container(n), "sh", "-c", script,
-                               check=check).stdout
 
     def get(self, url: str, auth: tuple[str, str] | None = None) -> tuple[int, Any]:
         """GET a URL of a node: (status, JSON body or text); status 0 when nothing answered."""
@@ -116,32 +104,12 @@ class Stack:
         assert status == 200
         return {a["hostname"]: a for a in body["slaves"] if a["active"]}
 
-    def started_at(self, unit: str) -> list[int]:
-        """When each node's unit last became active (host monotonic clock, microseconds)."""
-        return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
-                               f"--value").strip() or 0) for n in NODES]
-
     def endpoints(self) -> dict[str, dict[str, Any]]:
         settings = self.cluster.settings
         key = self.cluster.key["key_file"] if self.cluster.key else ""
         nodes = [node_record(plan, self.cluster.created[f"smack-{settings.stack}-{plan.name}"],
                              key) for plan in plan_nodes(settings)]
         return endpoints(settings, nodes)
-
-    def cql(self):  # type: ignore[no-untyped-def]
-        from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
-        from cassandra.cluster import (  # type: ignore[import-untyped]
-            EXEC_PROFILE_DEFAULT,
-            Cluster,
-            ExecutionProfile,
-        )
-        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
-
-        profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
-                                   load_balancing_policy=DCAwareRoundRobinPolicy("east"),
-                                   request_timeout=30)
-        return Cluster(self.addresses,
-                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
 
 
 def stack_settings(count: int, name: str = "", packages: Any = None,
@@ -166,14 +134,6 @@ def stack() -> Iterator[Stack]:
         yield s
     finally:
         c.down()
-
-
-def serving(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_nodes_are_whole_systemd_machines(stack: Stack) -> None:
@@ -410,47 +370,6 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
 DATA_UNITS = ("zookeeper", "kafka", "cassandra", "mesos-master", "mesos-agent")
 
 
-def test_rolling_restart_under_load_loses_no_acknowledged_write(stack: Stack) -> None:
-    servers = [f"{a}:9092" for a in stack.addresses]
-    stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic load "
-                "--partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null")
-    session = stack.cql()
-    session.execute("CREATE KEYSPACE load WITH replication = "
-                    "{'class': 'NetworkTopologyStrategy', 'east': 3}")
-    session.execute("CREATE TABLE load.t (id int PRIMARY KEY)")
-    kafka, producer = kafka_writer(servers, "load")
-    rows = cassandra_writer(session, "load.t")
-    before = {unit: stack.started_at(unit) for unit in ("kafka", "cassandra", "zookeeper")}
-    try:
-        with one_node_down_at_most(stack):
-            for writer in (kafka.start(), rows.start()):
-                writer.wait_for(500, timeout=120)
-            restart = stack.cluster.run("restart.yml",
-                                        extravars={"restart_services": "kafka,cassandra"})
-        for writer in (kafka, rows):
-            writer.wait_for(10_000, timeout=600)
-    finally:
-        kafka.stop()
-        rows.stop()
-        producer.close(timeout=30)
-    assert restart.changed > 0
-    after = {unit: stack.started_at(unit) for unit in ("kafka", "cassandra", "zookeeper")}
-    for unit in ("kafka", "cassandra"):
-        assert all(a != b for a, b in zip(after[unit], before[unit], strict=True)), unit
-    assert after["zookeeper"] == before["zookeeper"]
-    try:
-        lost_rows = set(rows.acked) - cassandra_read_all(session, "load.t")
-    finally:
-        session.cluster.shutdown()
-    lost_messages = set(kafka.acked) - kafka_read_all(servers, "load")
-    print(f"\nrolling restart under load: {restart.duration_seconds:.0f}s; kafka "
-          f"{len(kafka.acked)} acknowledged, {kafka.retries} retried, {len(lost_messages)} "
-          f"lost; cassandra {len(rows.acked)} acknowledged, {rows.retries} retried, "
-          f"{len(lost_rows)} lost")
-    assert not lost_messages, sorted(lost_messages)[:20]
-    assert not lost_rows, sorted(lost_rows)[:20]
-
-
 @pytest.mark.parametrize(("nodes", "expected"), [
     ("node-1", ["node-1: task 'Refuse to remove a member of a fixed quorum'",
                 "is a ZooKeeper server (3 in group zookeeper", "would break the quorum"]),
@@ -532,8 +451,8 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
                 "--partitions 8 --replication-factor 3 >/dev/null")
     kafka, producer = kafka_writer(servers, "scale")
     session = stack.cql()
-    session.execute("CREATE TABLE load.scale (id int PRIMARY KEY)")
-    rows = cassandra_writer(session, "load.scale")
+    session.execute("CREATE TABLE keep.scale (id int PRIMARY KEY)")
+    rows = cassandra_writer(session, "keep.scale")
     try:
         for writer in (kafka.start(), rows.start()):
             writer.wait_for(2_000, timeout=300)
@@ -564,8 +483,8 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
     assert stack.get(f"http://{leader}/master/maintenance/schedule", stack.operator()) \
         == (200, {})
     try:
-        assert set(rows.acked) <= cassandra_read_all(session, "load.scale")
-        assert set(rows.acked) <= cassandra_read_all(session, "load.t")  # earlier rows too
+        assert set(rows.acked) <= cassandra_read_all(session, "keep.scale")
+        assert cassandra_read_all(session, "keep.t") == set(range(100))  # earlier rows too
     finally:
         session.cluster.shutdown()
     assert set(kafka.acked) <= kafka_read_all(servers[:3], "scale")
@@ -595,47 +514,21 @@ def test_a_refused_setting_names_host_task_and_variable(
     assert stack.started_at(unit) == before
 
 
-@contextlib.contextmanager
-def one_node_down_at_most(stack: Stack) -> Iterator[None]:
-    """Poll every node's Kafka and CQL ports during the block; afterwards fail if two brokers
-    or two Cassandra nodes were ever down at the same time."""
-    samples: dict[int, list[int]] = {9092: [], 9042: []}
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            for port, seen in samples.items():
-                seen.append(sum(not serving(a, port) for a in stack.addresses))
-            time.sleep(0.3)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-    assert max(samples[9092]) <= 1, "two brokers were down at the same time"
-    assert max(samples[9042]) <= 1, "two Cassandra nodes were down at the same time"
-
-
 def test_config_changes_restart_one_node_at_a_time(stack: Stack) -> None:
     units = ("kafka", "cassandra", "spark-worker", "zookeeper")
     before = {unit: stack.started_at(unit) for unit in units}
-    # Cassandra's rolling restart is proven under load above (restart.yml, same role tasks);
-    # here it must stay up while the others roll.
+    # Cassandra's rolling restart is proven under load in test_rolling.py (restart.yml, same
+    # role tasks); here it must stay up while the others roll.
     change = {"kafka_extra_properties": {"log.retention.hours": 100},
               "spark_extra_defaults": {"spark.network.timeout": "180s"}}
     # The roles' own tags reach every step of their plays (converge.yml), restarts included.
-    with one_node_down_at_most(stack):
+    with one_node_down_at_most(stack.addresses, 9092, 9042):
         result = stack.cluster.run("site.yml", extravars=change, tags="kafka,spark")
     assert result.changed > 0
     after = {unit: stack.started_at(unit) for unit in units}
+    # Each node came back healthy before the next one went down.
     for unit in ("kafka", "spark-worker"):
-        assert all(a != b for a, b in zip(after[unit], before[unit], strict=True)), unit
-        restarted = sorted(after[unit])
-        # Each node came back healthy before the next one went down.
-        assert all(b - a > 3_000_000 for a, b in itertools.pairwise(restarted)), unit
+        assert rolled_one_at_a_time(before[unit], after[unit]), (unit, after[unit])
     # Unchanged services keep running.
     assert (after["zookeeper"], after["cassandra"]) == (before["zookeeper"], before["cassandra"])
     # Every restart request was honoured and cleared: a rerun would restart nothing.

@@ -7,6 +7,7 @@ happened. Afterwards every acknowledged write must be readable: that is the no-l
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -14,45 +15,60 @@ from typing import Any
 
 
 class Writer:
-    """A background loop of write(i) for i = 0, 1, 2, ... (each retried until acknowledged)."""
+    """Background loops writing write(i) for i = 0, 1, 2, ..., each i retried until it is
+    acknowledged. Several loops share the sequence, so writes keep flowing while one of them
+    waits out a node that is down, and ten thousand of them fit in one rolling restart; the
+    loops together stay under `max_rate` writes a second, to leave the machine's CPU to the
+    cluster."""
 
-    def __init__(self, name: str, write: Callable[[int], None]) -> None:
+    def __init__(self, name: str, write: Callable[[int], None], loops: int = 4,
+                 max_rate: float = 150) -> None:
         self.name = name
         self._write = write
+        self._interval = loops / max_rate
         self.acked: list[int] = []
         self.retries = 0
         self.errors: list[str] = []
+        self._next = itertools.count()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._threads = [threading.Thread(target=self._loop, name=f"{name}-{n}", daemon=True)
+                         for n in range(loops)]
 
     def start(self) -> Writer:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def _loop(self) -> None:
-        i = 0
+        i = next(self._next)
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self._write(i)
             except Exception as exc:  # every client error is retried; the last few are kept
-                self.retries += 1
-                self.errors = [*self.errors[-4:], f"{type(exc).__name__}: {exc}"]
+                with self._lock:
+                    self.retries += 1
+                    self.errors = [*self.errors[-4:], f"{type(exc).__name__}: {exc}"]
                 time.sleep(0.2)
                 continue
-            self.acked.append(i)
-            i += 1
+            with self._lock:
+                self.acked.append(i)
+            i = next(self._next)
+            self._stop.wait(self._interval - (time.monotonic() - started))
 
     def wait_for(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while len(self.acked) < count:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not any(t.is_alive() for t in self._threads) or time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: {len(self.acked)} of {count} writes "
                                      f"acknowledged; last errors {self.errors}")
             time.sleep(0.5)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=120)
+        for thread in self._threads:
+            thread.join(timeout=120)
 
 
 def kafka_writer(servers: list[str], topic: str) -> tuple[Writer, Any]:

@@ -10,13 +10,11 @@ way Ansible runs it (a process reading ANSIBLE_MODULE_ARGS) to check its argumen
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,6 +30,7 @@ from tests.standins.harness import (
     install_tree,
     wait_until,
 )
+from tests.support.plugins import load_module
 
 pytestmark = pytest.mark.unit
 
@@ -40,15 +39,7 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text())
 USER, PASSWORD = "marathon", "pw-7f3a-not-for-logs"
 
 
-def load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("marathon_app", MODULE_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ma = load_module()
+ma = load_module(MODULE_PATH)
 
 
 def hello(**changes: Any) -> dict[str, Any]:

@@ -3,19 +3,14 @@ remove-node.yml read them."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from infra.paths import PROJECT_DIR
+from tests.support.plugins import load_module
 
 pytestmark = pytest.mark.unit
 
-_spec = importlib.util.spec_from_file_location(
-    "extravar_lists", PROJECT_DIR / "playbooks" / "filter_plugins" / "extravar_lists.py")
-assert _spec is not None and _spec.loader is not None
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = load_module(PROJECT_DIR / "playbooks" / "filter_plugins" / "extravar_lists.py")
 
 
 @pytest.mark.parametrize(("given", "expected"), [

@@ -7,18 +7,17 @@ the role runs it (mapped over the releases in use inside Ansible's templating).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
 from infra.config import Services
 from infra.paths import PROJECT_DIR
+from tests.support.plugins import load_module
 
 pytestmark = pytest.mark.unit
 
@@ -26,15 +25,7 @@ ROLE = PROJECT_DIR / "roles" / "upgrade_policy"
 PLUGIN_PATH = ROLE / "filter_plugins" / "upgrade_policy.py"
 
 
-def load_plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("upgrade_policy_plugin", PLUGIN_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-policy = load_plugin()
+policy = load_module(PLUGIN_PATH)
 
 ALLOWED = [
     # (installed, requested, rule, step)

@@ -1,7 +1,10 @@
-"""playbooks/upgrade.yml on three converged nodes running ZooKeeper, Kafka and Cassandra, for real.
+"""Rolling restarts and upgrades (restart.yml, upgrade.yml) on three converged nodes running
+ZooKeeper, Kafka and Cassandra, for real.
 
 One cluster for the whole module, deployed at older releases from a bundle of their own
-(Kafka one minor back, Cassandra one patch back), then, in order: jumps the policy refuses
+(Kafka one minor back, Cassandra one patch back), then, in order: a rolling restart of every
+broker and Cassandra node while clients keep writing (no acknowledged write lost), jumps the
+policy refuses
 (nothing restarts, nothing is installed), Kafka upgraded by `-e kafka_version` (one broker at a
 time, the feature levels raised afterwards but not kraft.version), the same upgrade again
 (changes nothing), Cassandra upgraded from a regenerated inventory (drained, one node at a time,
@@ -11,12 +14,8 @@ downgrade refused. Data written before the upgrades is read back after them.
 
 from __future__ import annotations
 
-import itertools
 import re
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,16 @@ from rich.console import Console
 from infra.bundle import build_bundle, read_manifest
 from infra.config import Services, Settings
 from infra.errors import AnsibleRunError
-from infra.nodes.local import local_specs, open_engine
 from infra.paths import cache_dir
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.direct import DirectLocalCluster
+from tests.support.load import (
+    cassandra_read_all,
+    cassandra_writer,
+    kafka_read_all,
+    kafka_writer,
+)
+from tests.support.nodes import Nodes, one_node_down_at_most, rolled_one_at_a_time
 
 pytestmark = pytest.mark.integration
 NODES = (1, 2, 3)
@@ -70,38 +75,9 @@ def bundles() -> tuple[Path, Path]:
     return old, new
 
 
-class Cluster:
+class Cluster(Nodes):
     def __init__(self, cluster: DirectLocalCluster) -> None:
-        self.cluster = cluster
-        self.engine = open_engine(local_specs(cluster.settings, "").network["engine"])
-        self.addresses = [cluster.created[self.container(n)]["address"] for n in NODES]
-
-    def container(self, n: int) -> str:
-        return f"smack-{self.cluster.settings.stack}-node-{n}"
-
-    def sh(self, n: int, script: str, check: bool = True) -> str:
-        return self.engine.run("exec", self.container(n), "sh", "-c", script,
-                               check=check).stdout
-
-    def started_at(self, unit: str) -> list[int]:
-        """When each node's unit last became active (host monotonic clock, microseconds)."""
-        return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
-                               f"--value").strip() or 0) for n in NODES]
-
-    def cql(self):  # type: ignore[no-untyped-def]
-        from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
-        from cassandra.cluster import (  # type: ignore[import-untyped]
-            EXEC_PROFILE_DEFAULT,
-            Cluster,
-            ExecutionProfile,
-        )
-        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
-
-        profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
-                                   load_balancing_policy=DCAwareRoundRobinPolicy(LABELS["dc"]),
-                                   request_timeout=30)
-        return Cluster(self.addresses,
-                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
+        super().__init__(cluster, count=len(NODES), dc=LABELS["dc"])
 
     def release_of(self, n: int, unit: str) -> str:
         """The release directory the unit's running process was started from."""
@@ -114,10 +90,6 @@ class Cluster:
     def features(self) -> dict[str, str]:
         out = self.sh(1, "kafka-features --bootstrap-server $(hostname -i):9092 describe")
         return dict(re.findall(r"(?m)^Feature: (\S+)\s.*?FinalizedVersionLevel: (\S+)", out))
-
-    def pending_restarts(self) -> list[str]:
-        return [self.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip()
-                for n in NODES]
 
     def releases(self) -> list[str]:
         return [self.sh(n, "ls /opt/smack/kafka /opt/smack/cassandra") for n in NODES]
@@ -152,32 +124,6 @@ def upgrade(cluster: Cluster, **extravars: str):  # type: ignore[no-untyped-def]
     return cluster.cluster.run("upgrade.yml", extravars=extravars)
 
 
-def serving(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def watch(check: Callable[[], int], samples: list[int], stop: threading.Event
-          ) -> threading.Thread:
-    """Sample `check` (how many nodes are down) until `stop` is set."""
-    def loop() -> None:
-        while not stop.is_set():
-            samples.append(check())
-            time.sleep(0.3)
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread
-
-
-def rolled_one_at_a_time(before: list[int], after: list[int]) -> bool:
-    """Every node restarted, each one well after the one before it was back."""
-    return (all(a != b for a, b in zip(after, before, strict=True))
-            and all(b - a > 3_000_000 for a, b in itertools.pairwise(sorted(after))))
-
-
 def test_deployed_at_the_older_releases_with_data(cluster: Cluster) -> None:
     for n in NODES:
         assert cluster.release_of(n, "kafka") == f"kafka_2.13-{FROM['kafka']}"
@@ -198,6 +144,47 @@ def test_deployed_at_the_older_releases_with_data(cluster: Cluster) -> None:
             session.execute("INSERT INTO keep.t (id) VALUES (%s)", (i,))
     finally:
         session.cluster.shutdown()
+
+
+def test_rolling_restart_under_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
+    servers = [f"{a}:9092" for a in cluster.addresses]
+    cluster.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic load "
+                  "--partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null")
+    session = cluster.cql()
+    session.execute("CREATE KEYSPACE load WITH replication = "
+                    "{'class': 'NetworkTopologyStrategy', 'east': 3}")
+    session.execute("CREATE TABLE load.t (id int PRIMARY KEY)")
+    kafka, producer = kafka_writer(servers, "load")
+    rows = cassandra_writer(session, "load.t")
+    before = {unit: cluster.started_at(unit) for unit in ("kafka", "cassandra", "zookeeper")}
+    try:
+        with one_node_down_at_most(cluster.addresses, 9092, 9042):
+            for writer in (kafka.start(), rows.start()):
+                writer.wait_for(500, timeout=120)
+            restart = cluster.cluster.run("restart.yml",
+                                          extravars={"restart_services": "kafka,cassandra"})
+        for writer in (kafka, rows):
+            writer.wait_for(10_000, timeout=600)
+    finally:
+        kafka.stop()
+        rows.stop()
+        producer.close(timeout=30)
+    assert restart.changed > 0
+    after = {unit: cluster.started_at(unit) for unit in ("kafka", "cassandra", "zookeeper")}
+    for unit in ("kafka", "cassandra"):
+        assert all(a != b for a, b in zip(after[unit], before[unit], strict=True)), unit
+    assert after["zookeeper"] == before["zookeeper"]
+    try:
+        lost_rows = set(rows.acked) - cassandra_read_all(session, "load.t")
+    finally:
+        session.cluster.shutdown()
+    lost_messages = set(kafka.acked) - kafka_read_all(servers, "load")
+    print(f"\nrolling restart under load: {restart.duration_seconds:.0f}s; kafka "
+          f"{len(kafka.acked)} acknowledged, {kafka.retries} retried, {len(lost_messages)} "
+          f"lost; cassandra {len(rows.acked)} acknowledged, {rows.retries} retried, "
+          f"{len(lost_rows)} lost")
+    assert not lost_messages, sorted(lost_messages)[:20]
+    assert not lost_rows, sorted(lost_rows)[:20]
 
 
 @pytest.mark.parametrize(("extravars", "expected"), [
@@ -229,20 +216,12 @@ def test_a_refused_jump_names_host_versions_and_what_is_allowed_and_changes_noth
 def test_kafka_upgrade_rolls_one_broker_at_a_time_then_raises_the_features(
         cluster: Cluster, bundles: tuple[Path, Path]) -> None:
     before = {unit: cluster.started_at(unit) for unit in UNITS}
-    down: list[int] = []
-    stop = threading.Event()
-    watcher = watch(lambda: sum(not serving(a, 9092) for a in cluster.addresses),
-                    down, stop)
-    try:
+    with one_node_down_at_most(cluster.addresses, 9092):
         result = upgrade(cluster, upgrade_service="kafka", kafka_version=TO["kafka"],
                          smack_artifact_bundle_dir=str(bundles[1]))
-    finally:
-        stop.set()
-        watcher.join()
     assert result.changed > 0
     after = {unit: cluster.started_at(unit) for unit in UNITS}
     assert rolled_one_at_a_time(before["kafka"], after["kafka"]), after["kafka"]
-    assert max(down) <= 1, "two brokers were down at the same time"
     assert after["zookeeper"] == before["zookeeper"]
     assert after["cassandra"] == before["cassandra"]
     for n in NODES:
@@ -274,19 +253,11 @@ def test_cassandra_upgrade_from_the_inventory_drains_one_node_at_a_time(
     cluster.cluster.settings = settings
     cluster.cluster.up()
     before = {unit: cluster.started_at(unit) for unit in UNITS}
-    down: list[int] = []
-    stop = threading.Event()
-    watcher = watch(lambda: sum(not serving(a, 9042) for a in cluster.addresses),
-                    down, stop)
-    try:
+    with one_node_down_at_most(cluster.addresses, 9042):
         result = upgrade(cluster, upgrade_service="cassandra")
-    finally:
-        stop.set()
-        watcher.join()
     assert result.changed > 0
     after = {unit: cluster.started_at(unit) for unit in UNITS}
     assert rolled_one_at_a_time(before["cassandra"], after["cassandra"]), after["cassandra"]
-    assert max(down) <= 1, "two Cassandra nodes were down at the same time"
     assert after["kafka"] == before["kafka"] and after["zookeeper"] == before["zookeeper"]
     for n in NODES:
         assert cluster.release_of(n, "cassandra") == f"apache-cassandra-{TO['cassandra']}"

@@ -1,0 +1,110 @@
+"""A test's view of the first nodes of a local stack, and the watch behind every
+"one node at a time" promise.
+
+The integration modules read the nodes the same way: a shell on a node, when a unit last
+became active, a QUORUM CQL session. Restarts are judged the same way too: every node
+restarted, each one after the one before was back, never two down at the same moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from infra.nodes.engine import ContainerEngine
+from infra.nodes.local import local_specs, open_engine
+from tests.support.direct import DirectLocalCluster
+
+# What the watch calls the nodes serving each port, for its failure message.
+PORT_NAMES = {9092: "brokers", 9042: "Cassandra nodes"}
+
+
+class Nodes:
+    """The cluster's nodes 1..count, through the container engine (no SSH needed)."""
+
+    def __init__(self, cluster: DirectLocalCluster, count: int = 3, dc: str = "east") -> None:
+        self.cluster = cluster
+        self.numbers = tuple(range(1, count + 1))
+        self.dc = dc
+        self.engine: ContainerEngine = open_engine(
+            local_specs(cluster.settings, "").network["engine"])
+        self.addresses = [cluster.created[self.container(n)]["address"] for n in self.numbers]
+
+    def container(self, n: int) -> str:
+        return f"smack-{self.cluster.settings.stack}-node-{n}"
+
+    def sh(self, n: int, script: str, check: bool = True) -> str:
+        return self.engine.run("exec", self.container(n), "sh", "-c", script,
+                               check=check).stdout
+
+    def started_at(self, unit: str) -> list[int]:
+        """When each node's unit last became active (host monotonic clock, microseconds)."""
+        return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
+                               f"--value").strip() or 0) for n in self.numbers]
+
+    def cql(self) -> Any:
+        """A session on the nodes at QUORUM, routed within the stack's data center."""
+        from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
+        from cassandra.cluster import (  # type: ignore[import-untyped]
+            EXEC_PROFILE_DEFAULT,
+            Cluster,
+            ExecutionProfile,
+        )
+        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
+
+        profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
+                                   load_balancing_policy=DCAwareRoundRobinPolicy(self.dc),
+                                   request_timeout=30)
+        return Cluster(self.addresses,
+                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
+
+    def pending_restarts(self) -> list[str]:
+        """Each node's unanswered restart requests (empty once every restart was done)."""
+        return [self.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip()
+                for n in self.numbers]
+
+
+def serving(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def one_node_down_at_most(addresses: list[str], *ports: int) -> Iterator[None]:
+    """Poll `ports` on every address during the block; afterwards fail if two nodes were ever
+    down on the same port at the same time."""
+    samples: dict[int, list[int]] = {port: [] for port in ports}
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            for port, seen in samples.items():
+                seen.append(sum(not serving(a, port) for a in addresses))
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    for port, seen in samples.items():
+        assert max(seen) <= 1, \
+            f"two {PORT_NAMES.get(port, f'nodes serving {port}')} were down at the same time"
+
+
+def rolled_one_at_a_time(before: list[int], after: list[int], gap_us: int = 3_000_000) -> bool:
+    """Every node restarted (start times from `Nodes.started_at`), each one well after the
+    one before it was back."""
+    return (all(a != b for a, b in zip(after, before, strict=True))
+            and all(b - a > gap_us for a, b in itertools.pairwise(sorted(after))))
+
