@@ -462,7 +462,7 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
         producer.close(timeout=30)
     fourth = stack.cluster.created[f"smack-{stack.cluster.settings.stack}-node-4"]["address"]
     assert any(line.startswith(f"UN  {fourth} ") for line in
-               stack.sh(1, "nodetool status load").splitlines())
+               stack.sh(1, "nodetool status keep").splitlines())
 
     stack.cluster.settings = stack_settings(3, stack.cluster.settings.stack)
     first = stack.cluster.retire()

@@ -22,7 +22,7 @@ class Writer:
     cluster."""
 
     def __init__(self, name: str, write: Callable[[int], None], loops: int = 4,
-                 max_rate: float = 150) -> None:
+                 max_rate: float = 80) -> None:
         self.name = name
         self._write = write
         self._interval = loops / max_rate
