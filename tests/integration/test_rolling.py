@@ -4,12 +4,11 @@ ZooKeeper, Kafka and Cassandra, for real.
 One cluster for the whole module, deployed at older releases from a bundle of their own
 (Kafka one minor back, Cassandra one patch back), then, in order: a rolling restart of every
 broker and Cassandra node while clients keep writing (no acknowledged write lost), jumps the
-policy refuses
-(nothing restarts, nothing is installed), Kafka upgraded by `-e kafka_version` (one broker at a
-time, the feature levels raised afterwards but not kraft.version), the same upgrade again
-(changes nothing), Cassandra upgraded from a regenerated inventory (drained, one node at a time,
-the whole ring Up/Normal in between), site.yml with the new versions (changes nothing), and a
-downgrade refused. Data written before the upgrades is read back after them.
+policy refuses (nothing restarts, nothing is installed), Kafka upgraded by `-e kafka_version`
+(one broker at a time, the feature levels raised afterwards but not kraft.version), the same
+upgrade again (changes nothing), Cassandra upgraded from a regenerated inventory (drained, one
+node at a time, the whole ring Up/Normal in between), site.yml with the new versions (changes
+nothing), and a downgrade refused. Data written before the upgrades is read back after them.
 """
 
 from __future__ import annotations
