@@ -2,17 +2,17 @@
 Mesos master and agent STAND-INS (tests/standins) for the agents' day-2 steps.
 
 One cluster for the whole module (a first deploy takes minutes on this machine), in order:
-first deploy (Cassandra nodes join one at a time, dc/rack from node labels, Spark master on
-the first node), a rerun that changes nothing and loses nothing (Kafka storage not formatted
-again, Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it
-leaves behind: nothing), the stack's endpoints reached from this machine with real clients;
-then day 2 (the rolling restart under load is in test_rolling.py): removals that would break
-a quorum refused, a fourth node that joins although it was killed in the middle of its
-deploy, and its removal (agent drained,
-partitions moved, Cassandra decommissioned) with every row and message still readable;
-settings refused by name, a Kafka and Spark configuration change that restarts one node at a
-time while the others keep serving (and leaves ZooKeeper and Cassandra running); finally
-reset.yml, after which no unit, user, package, file, process or port of smack's is left.
+first deploy (Cassandra nodes join one at a time, dc/rack from node labels, Spark master on the
+first node), a rerun that changes nothing and loses nothing (Kafka storage not formatted again,
+Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it leaves
+behind: nothing), the stack's endpoints reached from this machine with real clients; then day 2
+(the rolling restart under load is in test_rolling.py): removals that would break a quorum
+refused, a fourth node that joins although it was killed in the middle of its deploy, and its
+removal (agent drained, partitions moved, Cassandra decommissioned) with every row and message
+still readable; settings refused by name, a Kafka and Spark configuration change that restarts
+one node at a time while the others keep serving (and leaves ZooKeeper and Cassandra running);
+finally reset.yml, after which no unit, user, package, file, process or port of smack's is
+left.
 """
 
 from __future__ import annotations
