@@ -16,13 +16,14 @@ from infra.nodes.local import local_specs, open_engine
 from tests.standins.build import HERE as STANDINS_DIR
 from tests.standins.build import build_repository
 from tests.support.direct import DirectLocalCluster
+from tests.support.settings import with_test_jvm_opts
 
 SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
 
 
 def integration_settings(count: int = 3, stack: str = "", **extra: object) -> Settings:
     """Settings of a fresh integration stack (or of `stack`, to change its settings);
-    `extra` adds smack:<key> settings."""
+    `extra` adds smack:<key> settings. The JVMs get the test clusters' options."""
     stack = stack or f"it{uuid.uuid4().hex[:6]}"
     raw = {"smack:target": "local",
            "smack:nodes": [{"name": "node", "count": count}],
@@ -30,6 +31,7 @@ def integration_settings(count: int = 3, stack: str = "", **extra: object) -> Se
            "smack:packages": {"source": "local_repository",
                               "repository_dir": str(standin_repository())}}
     raw.update({f"smack:{k}": v for k, v in extra.items()})
+    raw["smack:services"] = with_test_jvm_opts(dict(raw.get("smack:services") or {}))
     return parse_settings(stack, raw)
 
 

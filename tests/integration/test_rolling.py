@@ -93,19 +93,6 @@ class Cluster(Nodes):
     def releases(self) -> list[str]:
         return [self.sh(n, "ls /opt/smack/kafka /opt/smack/cassandra") for n in NODES]
 
-    def messages(self, topic: str, count: int) -> list[int]:
-        out = self.sh(2, f"kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
-                         f"--topic {topic} --from-beginning --max-messages {count} "
-                         f"--timeout-ms 60000")
-        return sorted(int(x) for x in out.split())
-
-    def rows(self) -> list[int]:
-        session = self.cql()
-        try:
-            return sorted(r.id for r in session.execute("SELECT id FROM keep.t"))
-        finally:
-            session.cluster.shutdown()
-
 
 @pytest.fixture(scope="module")
 def cluster(bundles: tuple[Path, Path]) -> Iterator[Cluster]:
@@ -130,19 +117,7 @@ def test_deployed_at_the_older_releases_with_data(cluster: Cluster) -> None:
         assert f"ReleaseVersion: {FROM['cassandra']}" in cluster.sh(n, "nodetool version")
     assert cluster.features()["metadata.version"].startswith("4.0-")
     assert cluster.features()["kraft.version"] == "0"
-    cluster.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic keep "
-                  "--partitions 3 --replication-factor 3 >/dev/null")
-    cluster.sh(1, "seq 1 300 | kafka-console-producer --bootstrap-server $(hostname -i):9092 "
-                  "--topic keep --producer-property acks=all")
-    session = cluster.cql()
-    try:
-        session.execute("CREATE KEYSPACE keep WITH replication = "
-                        "{'class': 'NetworkTopologyStrategy', 'east': 3}")
-        session.execute("CREATE TABLE keep.t (id int PRIMARY KEY)")
-        for i in range(200):
-            session.execute("INSERT INTO keep.t (id) VALUES (%s)", (i,))
-    finally:
-        session.cluster.shutdown()
+    cluster.write_keep(messages=300, rows=200)
 
 
 def test_rolling_restart_under_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
@@ -230,7 +205,7 @@ def test_kafka_upgrade_rolls_one_broker_at_a_time_then_raises_the_features(
     assert features["kraft.version"] == "0"  # the static quorum stays static
     assert any("Raise the feature levels" in t for t in result.changed_tasks)
     assert cluster.pending_restarts() == ["", "", ""]
-    assert cluster.messages("keep", 300) == list(range(1, 301))
+    assert cluster.keep_messages(300) == list(range(1, 301))
 
 
 def test_the_same_upgrade_again_changes_nothing(cluster: Cluster,
@@ -265,7 +240,7 @@ def test_cassandra_upgrade_from_the_inventory_drains_one_node_at_a_time(
     assert sorted(t.split(":")[0] for t in drained) == [f"node-{n}" for n in NODES]
     status = cluster.sh(1, "nodetool status")
     assert sum(line.startswith("UN ") for line in status.splitlines()) == 3, status
-    assert cluster.rows() == list(range(200))
+    assert cluster.keep_rows() == list(range(200))
     assert cluster.pending_restarts() == ["", "", ""]
 
 
@@ -274,8 +249,8 @@ def test_site_with_the_new_versions_finds_nothing_to_do(cluster: Cluster) -> Non
     rerun = cluster.cluster.run("site.yml")
     assert rerun.changed == 0, rerun.changed_tasks
     assert {unit: cluster.started_at(unit) for unit in UNITS} == before
-    assert cluster.messages("keep", 300) == list(range(1, 301))
-    assert cluster.rows() == list(range(200))
+    assert cluster.keep_messages(300) == list(range(1, 301))
+    assert cluster.keep_rows() == list(range(200))
 
 
 def test_a_downgrade_after_the_upgrade_is_refused(cluster: Cluster) -> None:

@@ -63,6 +63,38 @@ class Nodes:
         return Cluster(self.addresses,
                        execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
 
+    def write_keep(self, messages: int, rows: int) -> None:
+        """Data that every later step must keep: messages 1..`messages` in topic `keep` (acks
+        all) and ids 0..`rows`-1 in table keep.t, each on three replicas."""
+        self.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic keep "
+                   "--partitions 3 --replication-factor 3 >/dev/null")
+        self.sh(1, f"seq 1 {messages} | kafka-console-producer --bootstrap-server "
+                   f"$(hostname -i):9092 --topic keep --producer-property acks=all")
+        session = self.cql()
+        try:
+            session.execute("CREATE KEYSPACE keep WITH replication = "
+                            f"{{'class': 'NetworkTopologyStrategy', '{self.dc}': 3}}")
+            session.execute("CREATE TABLE keep.t (id int PRIMARY KEY)")
+            for i in range(rows):
+                session.execute("INSERT INTO keep.t (id) VALUES (%s)", (i,))
+        finally:
+            session.cluster.shutdown()
+
+    def keep_messages(self, count: int) -> list[int]:
+        """The first `count` messages of topic `keep`, read by a console consumer on node 2."""
+        out = self.sh(2, f"kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
+                         f"--topic keep --from-beginning --max-messages {count} "
+                         f"--timeout-ms 60000")
+        return sorted(int(x) for x in out.split())
+
+    def keep_rows(self) -> list[int]:
+        """Every id in keep.t, read at QUORUM."""
+        session = self.cql()
+        try:
+            return sorted(r.id for r in session.execute("SELECT id FROM keep.t"))
+        finally:
+            session.cluster.shutdown()
+
     def pending_restarts(self) -> list[str]:
         """Each node's unanswered restart requests (empty once every restart was done)."""
         return [self.sh(n, "ls -A /var/lib/smack/restart-pending", check=False).strip()
