@@ -28,7 +28,7 @@ from infra.inventory import remove_inventory, write_inventory
 from infra.paths import PROJECT_DIR, state_dir
 from infra.progress import LineProgress, Progress, Writer, default_progress
 
-CONTENT_DIRS = ("roles", "playbooks")
+CONTENT_DIRS = ("roles", "playbooks", "plugins")
 CONTENT_FILES = ("ansible.cfg",)
 STATUS_BY_EVENT = {
     "runner_on_ok": "ok",
@@ -70,7 +70,8 @@ class PlaybookResult:
 
 
 def content_digest(project_dir: Path = PROJECT_DIR) -> str:
-    """Hash of everything Ansible reads from the project: roles, playbooks, ansible.cfg."""
+    """Hash of everything Ansible reads from the project: roles, playbooks, plugins,
+    ansible.cfg."""
     h = hashlib.sha256()
     paths: list[Path] = [project_dir / f for f in CONTENT_FILES]
     for directory in CONTENT_DIRS:

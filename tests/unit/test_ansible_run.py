@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from infra.ansible import AnsibleRunProvider, _Events, _message, content_digest
+from infra.ansible import CONTENT_DIRS, AnsibleRunProvider, _Events, _message, content_digest
+from infra.paths import PROJECT_DIR
 from infra.progress import LineProgress
 
 pytestmark = pytest.mark.unit
@@ -67,9 +71,7 @@ def test_run_repeats_only_when_a_trigger_changes() -> None:
 
 
 def test_content_digest_follows_role_content(tmp_path: Path) -> None:
-    from infra.paths import PROJECT_DIR
-
-    for name in ("roles", "playbooks"):
+    for name in CONTENT_DIRS:
         shutil.copytree(PROJECT_DIR / name, tmp_path / name)
     shutil.copy(PROJECT_DIR / "ansible.cfg", tmp_path)
     before = content_digest(tmp_path)
@@ -77,3 +79,17 @@ def test_content_digest_follows_role_content(tmp_path: Path) -> None:
     defaults = tmp_path / "roles" / "common" / "defaults" / "main.yml"
     defaults.write_text(defaults.read_text() + "\n")
     assert content_digest(tmp_path) != before
+
+
+def test_plays_run_through_the_mitogen_strategy() -> None:
+    # ansible.cfg names the strategy; plugins/strategy/ must hand Ansible Mitogen's class.
+    code = ("from ansible import constants as C\n"
+            "from ansible.plugins.loader import strategy_loader\n"
+            "from ansible_mitogen.strategy import StrategyMixin\n"
+            "cls = strategy_loader.get(C.DEFAULT_STRATEGY, class_only=True)\n"
+            "print(C.DEFAULT_STRATEGY, cls is not None and issubclass(cls, StrategyMixin))\n")
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_STRATEGY"}
+    env["ANSIBLE_CONFIG"] = str(PROJECT_DIR / "ansible.cfg")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd="/", capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == ["mitogen_linear", "True"]
