@@ -18,6 +18,7 @@ def parse_only(raw: dict[str, Any]) -> dict[str, Any]:
     """`raw` with a package source added unless it names one."""
     return {"smack:packages": PARSE_ONLY_PACKAGES, **raw}
 
+
 # Test clusters' JVMs, through each role's <service>_jvm_opts: the JIT compiles with C1 only
 # (start-ups on a 2-core machine spend most of their CPU in C2), and Cassandra waits 5 s
 # instead of 30 for ring changes to spread when a node joins or leaves, and does not wait for
