@@ -111,7 +111,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     outputs = engine.run(args.command, args.stack, _stream)
     if args.command == "up":
         print_outputs(args.stack, outputs)
+        _say_standins(args.stack)
     return 0
+
+
+def _say_standins(stack: str) -> None:
+    """One line when the Mesos/Marathon the stack runs are smack's test stand-ins."""
+    from infra import status  # noqa: PLC0415
+
+    try:
+        found = status.standins_of(stack)
+    except SmackError:
+        return
+    if found:
+        console.print(f"[yellow]{' and '.join(found)} on stack {stack} are smack's TEST "
+                      "STAND-INS (tests/standins), not the real packages: see README, \"Use real "
+                      "Mesos and Marathon packages\".[/yellow]")
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:

@@ -309,6 +309,22 @@ class MesosAgentSettings(_Service):
     # Comma-separated containerizers: mesos, docker or both.
     containerizers: str = Field("mesos", pattern=r"^(mesos|docker)(,(mesos|docker))?$",
                                 description="'mesos', 'docker' or 'docker,mesos'")
+    # Containerizer launcher; auto: linux where the cgroup v1 freezer hierarchy is writable
+    # (hosts booted with cgroup v1, containers with their own cgroup namespace), else posix.
+    launcher: Literal["auto", "linux", "posix"] = "auto"
+    # Isolators; auto: cgroups/cpu,cgroups/mem on hosts with the linux launcher, else
+    # posix/cpu,posix/mem.
+    isolation: str = Field("auto", pattern=r"^(auto|[a-z_]+/[a-z_0-9]+(,[a-z_]+/[a-z_0-9]+)*)$",
+                           description="'auto' or isolators such as 'posix/cpu,posix/mem'")
+    # The agent's systemd integration; auto: on on hosts with a writable systemd cgroup
+    # hierarchy, off in containers.
+    systemd_support: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("systemd_support", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, v: Any) -> Any:
+        """YAML reads a bare on/off as a boolean."""
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
     # More mesos-agent flags, one file each under /etc/mesos-agent.
     flags: dict[FlagName, FlagValue] = {}
 

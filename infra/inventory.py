@@ -44,11 +44,24 @@ def role_variables(settings: Settings) -> dict[str, Any]:
     out.update({f"common_{k}": v for k, v in common.items()})
     out.update(settings.common.vars)
     out["apps_definitions"] = [render_app(app) for app in settings.apps]
+    out["smack_mesos_task_users"] = mesos_task_users(settings)
     for name in SERVICE_GROUPS:
         service = getattr(settings.services, name)
         out.update({f"{name}_{k}": v for k, v in service.model_dump(exclude={"vars"}).items()})
         out.update(service.vars)
     return out
+
+
+def mesos_task_users(settings: Settings) -> list[str]:
+    """Who runs tasks on the Mesos agents, so every agent has these users: Marathon's
+    --mesos_user, and Spark's drivers (user spark) in mesos mode."""
+    services = settings.services
+    users = []
+    if services.marathon.enabled:
+        users.append(str(services.marathon.vars.get("marathon_mesos_user", "marathon")))
+    if services.spark.enabled and services.spark.cluster_manager == "mesos":
+        users.append("spark")
+    return users
 
 
 def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path

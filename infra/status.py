@@ -5,6 +5,10 @@ ports and versions from group_vars/all.yml (else the roles' defaults), Mesos and
 credentials from the stack's credentials file. Every check is a real request to the service:
 ZooKeeper `srvr`, Kafka cluster metadata, CQL, the Mesos, Marathon and Spark HTTP endpoints.
 
+Mesos and Marathon builds that are smack's TEST STAND-INS (tests/standins, which the local
+stack installs where no real package can be had) say so in their version fields (/version
+build_user, /v2/info buildref); their rows and the closing line are marked "stand-in".
+
 The work is split in three so the logic can be tested without a cluster:
 `plan_probes` lists the network calls, `run_probes` makes them concurrently (each bounded by
 a short timeout), and the `*_status` functions turn their answers into table rows without
@@ -14,6 +18,7 @@ touching the network.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -53,6 +58,9 @@ SERVICES: tuple[tuple[str, str, str], ...] = (
     ("spark", "spark", "Spark"),
 )
 ZOOKEEPER_MODES = ("leader", "follower", "standalone", "observer", "read-only")
+STANDIN_SUFFIX = " (stand-in)"
+# What the stand-ins put where the real builds name their builder and source commit.
+STANDIN_MARK = "smack-standin"
 
 
 class ProbeError(Exception):
@@ -219,6 +227,12 @@ class StackStatus:
     seconds: float = 0.0
 
     @property
+    def standins(self) -> list[str]:
+        """Services whose answering daemons are smack's test stand-ins."""
+        return [s.service for s in self.services
+                if any(row.version.endswith(STANDIN_SUFFIX) for row in s.rows)]
+
+    @property
     def healthy(self) -> bool:
         return all(service.healthy for service in self.services)
 
@@ -236,6 +250,7 @@ class StackStatus:
             "stack": self.stack,
             "healthy": self.healthy,
             "seconds": round(self.seconds, 2),
+            "standins": self.standins,
             "services": {s.service: {"healthy": s.healthy, "problems": list(s.problems),
                                      "rows": [asdict(r) for r in s.rows]}
                          for s in self.services},
@@ -278,6 +293,8 @@ class HttpAnswer:
     status: int
     body: bytes = b""
     location: str = ""
+    # Set when an HA peer answered for another: Marathon's X-Marathon-Via.
+    via: str = ""
 
     def json(self) -> Any:
         try:
@@ -316,16 +333,19 @@ def reason(err: BaseException) -> str:
 
 def http_get(url: str, *, auth: tuple[str, str] | None = None,
              timeout: float = TIMEOUT_SECONDS) -> HttpAnswer:
-    # Only http:// URLs built from the inventory come here.
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    # Only http:// URLs built from the inventory come here. JSON wanted, but not only: Marathon
+    # answers /ping in text and refuses a request that accepts JSON alone where it has none.
+    request = urllib.request.Request(url, headers={"Accept": "application/json, */*"})  # noqa: S310
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            return HttpAnswer(response.status, response.read())
+            return HttpAnswer(response.status, response.read(),
+                              via=response.headers.get("X-Marathon-Via", "") or "")
     except urllib.error.HTTPError as err:
-        return HttpAnswer(err.code, err.read(), err.headers.get("Location", "") or "")
+        return HttpAnswer(err.code, err.read(), err.headers.get("Location", "") or "",
+                          err.headers.get("X-Marathon-Via", "") or "")
 
 
 def tcp_ask(address: str, port: int, payload: bytes, timeout: float = TIMEOUT_SECONDS) -> bytes:
@@ -476,6 +496,26 @@ def mesos_master_probe(base: str, auth: tuple[str, str] | None,
 
 
 @dataclass(frozen=True)
+class MesosAgentAnswer:
+    health: HttpAnswer
+    version: HttpAnswer | None = None
+
+
+def mesos_agent_probe(base: str, timeout: float = TIMEOUT_SECONDS) -> MesosAgentAnswer:
+    health = http_get(f"{base}/health", timeout=timeout)
+    if health.status != 200:
+        return MesosAgentAnswer(health)
+    return MesosAgentAnswer(health, http_get(f"{base}/version", timeout=timeout))
+
+
+def marked(version: str, build: Mapping[str, Any]) -> str:
+    """The version, marked when the build says it is a smack stand-in."""
+    if STANDIN_MARK in (str(build.get("build_user", "")), str(build.get("buildref", ""))):
+        return f"{version}{STANDIN_SUFFIX}"
+    return version
+
+
+@dataclass(frozen=True)
 class MarathonAnswer:
     ping: HttpAnswer
     info: HttpAnswer | None = None
@@ -517,7 +557,7 @@ def plan_probes(inv: StackInventory, timeout: float = TIMEOUT_SECONDS
         add("mesos_master", h, mesos_master_probe, f"http://{h.address}:{port}", operator)
     for h in inv.members("mesos_agents"):
         port = inv.port("mesos_agent", "mesos_agent_port", h)
-        add("mesos_agent", h, http_get, f"http://{h.address}:{port}/health")
+        add("mesos_agent", h, mesos_agent_probe, f"http://{h.address}:{port}")
     user = _marathon_user(inv)
     for h in inv.members("marathon"):
         port = inv.port("marathon", "marathon_http_port", h)
@@ -608,7 +648,8 @@ def mesos_master_view(answer: MesosMasterAnswer) -> tuple[str, str, str, dict[st
         raise ProbeError(f"/master/health answered {answer.health.status}")
     version = ""
     if answer.version is not None and answer.version.status == 200:
-        version = str((answer.version.json() or {}).get("version", ""))
+        build = answer.version.json() or {}
+        version = marked(str(build.get("version", "")), build) if build.get("version") else ""
     state = answer.state
     if state is None:
         raise ProbeError("/master/state not asked")
@@ -675,10 +716,15 @@ def mesos_agent_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]
         if outcome is None or not outcome.ok:
             rows.append(Row(h.name, "agent", _down(outcome), configured, endpoint, False))
             continue
-        if outcome.value.status != 200:
-            rows.append(Row(h.name, "agent", f"/health answered {outcome.value.status}",
+        answer = outcome.value
+        if answer.health.status != 200:
+            rows.append(Row(h.name, "agent", f"/health answered {answer.health.status}",
                             configured, endpoint, False))
             continue
+        build: Mapping[str, Any] = {}
+        if answer.version is not None and answer.version.status == 200:
+            with contextlib.suppress(ProbeError):
+                build = answer.version.json() or {}
         if leader_state is None:
             rows.append(Row(h.name, "agent", "unknown (no leading master to ask)", configured,
                             endpoint, False))
@@ -688,7 +734,7 @@ def mesos_agent_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]
             rows.append(Row(h.name, "agent", "not registered at the leader", configured,
                             endpoint, False))
             continue
-        version = str(agent.get("version") or configured)
+        version = marked(str(agent.get("version") or configured), build)
         if not agent.get("active", False):
             rows.append(Row(h.name, "agent", "registered but inactive", version, endpoint,
                             False))
@@ -698,6 +744,8 @@ def mesos_agent_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]
 
 
 def marathon_view(answer: MarathonAnswer) -> dict[str, Any]:
+    """/v2/info of one instance. A standby forwards the request to the leader (every instance
+    then says `elected: true`); `answered_by_leader` tells whether this one answered itself."""
     if answer.ping.status == 401:
         raise ProbeError("credential refused (401)")
     if answer.ping.status != 200:
@@ -708,7 +756,7 @@ def marathon_view(answer: MarathonAnswer) -> dict[str, Any]:
     info = answer.info.json()
     if not isinstance(info, dict):
         raise ProbeError("/v2/info is not an object")
-    return info
+    return {**info, "answered_by_leader": bool(info.get("elected")) and not answer.info.via}
 
 
 def marathon_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) -> ServiceStatus:
@@ -721,10 +769,10 @@ def marathon_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) -
             rows.append(Row(h.name, "-", failed, "-", endpoint, False))
             continue
         infos[h.name] = info
-        role = "leader" if info.get("elected") else "standby"
+        role = "leader" if info.get("answered_by_leader") else "standby"
         has_leader = bool(info.get("leader"))
         rows.append(Row(h.name, role, "up" if has_leader else "up, no leader known",
-                        str(info.get("version") or "-"), endpoint, has_leader))
+                        marked(str(info.get("version") or "-"), info), endpoint, has_leader))
     return ServiceStatus("marathon", "Marathon", rows, marathon_problems(infos))
 
 
@@ -736,10 +784,10 @@ def marathon_problems(infos: Mapping[str, Mapping[str, Any]]) -> list[str]:
     named = sorted({str(i.get("leader")) for i in infos.values() if i.get("leader")})
     if len(named) > 1:
         problems.append(f"instances disagree on the leader ({', '.join(named)})")
-    elected = [name for name, i in infos.items() if i.get("elected")]
+    elected = [name for name, i in infos.items() if i.get("answered_by_leader")]
     if len(elected) != 1:
-        problems.append(f"{len(elected)} answering instances are elected "
-                        f"({', '.join(elected) or 'none'}); exactly one must be")
+        problems.append(f"{len(elected)} answering instances lead "
+                        f"({', '.join(elected) or 'none'}); exactly one must")
     for name in elected:
         if not infos[name].get("frameworkId"):
             problems.append(f"the leader {name} is not registered with Mesos (no frameworkId)")
@@ -902,6 +950,28 @@ def collect_status(stack: str, *, inventory: Path | None = None,
     return StackStatus(stack, assemble(inv, outcomes), time.monotonic() - started)
 
 
+def standins_of(stack: str, *, inventory: Path | None = None,
+                timeout: float = TIMEOUT_SECONDS) -> list[str]:
+    """"Mesos" and/or "Marathon" when the stack's first master / Marathon instance answers as a
+    smack stand-in (a quick look for `smack up`; `smack status` marks every row)."""
+    inv = load_inventory(stack, inventory)
+    found = []
+    for h in inv.members("mesos_masters")[:1]:
+        port = inv.port("mesos_master", "mesos_master_port", h)
+        with contextlib.suppress(OSError, ProbeError):
+            build = http_get(f"http://{h.address}:{port}/version", timeout=timeout).json() or {}
+            if marked("", build):
+                found.append("Mesos")
+    for h in inv.members("marathon")[:1]:
+        port = inv.port("marathon", "marathon_http_port", h)
+        with contextlib.suppress(OSError, ProbeError):
+            info = http_get(f"http://{h.address}:{port}/v2/info", auth=_marathon_user(inv),
+                            timeout=timeout).json() or {}
+            if marked("", info):
+                found.append("Marathon")
+    return found
+
+
 # ------------------------------------------------------------------------------ display
 
 
@@ -919,6 +989,9 @@ def render(report: StackStatus) -> list[RenderableType]:
                           row.version, row.endpoint)
         out.append(table)
         out += [Text(f"  {problem}", style="red") for problem in service.problems]
+    if report.standins:
+        out.append(Text(f"  {', '.join(report.standins)}: smack's TEST STAND-INS "
+                        "(tests/standins), not Apache Mesos / Marathon", style="yellow"))
     checks = sum(len(s.rows) for s in report.services)
     if not report.services:
         out.append(Text(f"stack {report.stack}: the inventory lists no service nodes"))

@@ -3,13 +3,14 @@
     from tests.standins.build import build_packages, build_repository
     debs = build_packages(out_dir)     # [aventer-mesos_..._amd64.deb, marathon_..._all.deb]
     repo = build_repository(out_dir)   # out_dir with the .debs, Packages[.gz], Release
-    build_repository(out_dir, jni=True)           # libmesos WITH Java (JNI) entry points
+    build_repository(out_dir, jni=False)          # no libmesos-java.so (no Java bindings at all)
     build_repository(out_dir, etc_defaults=True)  # also Apache-style /etc/mesos* defaults
 
 or from the repository root (DIR defaults to tests/standins/build/repo):
-    .venv/bin/python -m tests.standins.build [--jni] [--etc-defaults] [DIR]
+    .venv/bin/python -m tests.standins.build [--no-jni] [--etc-defaults] [DIR]
 
-Needs gcc (for libmesos.so) and dpkg-deb. Builds are reproducible: same sources, same bytes.
+Needs gcc, javac (for libmesos-java.so and its driver jar) and dpkg-deb. Builds are
+reproducible: same sources, same bytes.
 Package names, paths and unit files are the real ones (real-mesos-samples/install-layout.txt);
 the Description of both packages says they are smack TEST STAND-INS.
 """
@@ -25,29 +26,34 @@ import tempfile
 from pathlib import Path
 
 from tests.standins.aptrepo import write_repository
+from tests.standins.build_java import build_driver_jar, build_libmesos_java
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_DIR = HERE / "package"
 SOURCE_DIR = HERE / "standin"
 MESOS_PACKAGE = "aventer-mesos"
-MESOS_VERSION = "1.11.0-0standin1"
-MESOS_JNI_VERSION = "1.11.0-0standin1+jni1"
+# The default build is laid out like the real aventer-mesos 1.11.0 (libmesos.so without Java
+# bindings, libmesos-java.so with them); ~nojni sorts before it and lacks libmesos-java.so.
+MESOS_VERSION = "1.11.0-0standin2"
+MESOS_NOJNI_VERSION = "1.11.0-0standin2~nojni1"
 MARATHON_PACKAGE = "marathon"
-MARATHON_VERSION = "1.11.24-0standin1"
+MARATHON_VERSION = "1.11.24-0standin2"
 # Fixed timestamp for file mtimes and the Release Date (2025-01-01): a date in the past, so
 # apt never calls the repository "not valid yet" on a machine with an older clock.
 EPOCH = 1735689600
 MESOS_LIB = "usr/lib/aventer-mesos-standin"
 MARATHON_LIB = "usr/share/marathon/lib"
 MESOS_MODULES = (
-    "__init__.py", "auth.py", "client.py", "common.py", "flags.py", "glog.py", "httpd.py",
-    "lifecycle.py", "maintenance.py", "master_model.py", "mesos_agent.py", "mesos_master.py",
+    "__init__.py", "agent_checks.py", "agent_tasks.py", "auth.py", "client.py", "common.py",
+    "flags.py", "glog.py", "httpd.py", "lifecycle.py", "maintenance.py", "master_model.py",
+    "master_scheduling.py", "mesos_agent.py", "mesos_executor.py", "mesos_master.py",
     "metrics.py", "resources.py", "zk.py",
     "data/mesos-master-flags.json", "data/mesos-agent-flags.json",
 )  # fmt: skip
 MARATHON_MODULES = (
     "__init__.py", "auth.py", "client.py", "common.py", "glog.py", "httpd.py", "lifecycle.py",
-    "marathon.py", "marathon_api.py", "marathon_apps.py", "marathon_flags.py", "zk.py",
+    "marathon.py", "marathon_api.py", "marathon_apps.py", "marathon_flags.py",
+    "marathon_http.py", "marathon_launcher.py", "marathon_scheduler.py", "zk.py",
     "data/marathon-flags.json", "data/marathon-app.schema.json",
 )  # fmt: skip
 
@@ -69,24 +75,25 @@ README = """{package} -- smack TEST STAND-IN, not {real}.
 This package was built by the smack project's test suite (tests/standins/build.py). It installs
 the same package name, paths and systemd unit names as the real {real} package, accepts the
 same flags and answers the same HTTP endpoints, so deployment roles can be tested on machines
-where the real software cannot be installed. It runs no tasks.
+where the real software cannot be installed.
 """
 
-MESOS_DESCRIPTION = """smack TEST STAND-IN for Apache Mesos 1.11 (not Mesos; runs no tasks)
+MESOS_DESCRIPTION = """smack TEST STAND-IN for Apache Mesos 1.11 (not Mesos)
  Test double built by the smack project's test suite. It has the paths and
  systemd units of the real aventer-mesos (clusterd 1.11) package: mesos-master,
- mesos-agent and mesos-init-wrapper in /usr/bin, libmesos.so in /usr/lib,
- mesos-master.service and mesos-agent.service. The daemons are small Python
- programs that accept the real flags, register in ZooKeeper like real masters
- and answer the HTTP endpoints. It is NOT Apache Mesos and cannot run tasks.
- libmesos.so variant: {variant}."""
+ mesos-agent and mesos-init-wrapper in /usr/bin, the command executor in
+ /usr/libexec/mesos, libmesos.so in /usr/lib, mesos-master.service and
+ mesos-agent.service. The daemons are small Python programs that accept the
+ real flags, register in ZooKeeper like real masters, answer the HTTP endpoints
+ and run command tasks as their users. It is NOT Apache Mesos.
+ Java bindings: {variant}."""
 
-MARATHON_DESCRIPTION = """smack TEST STAND-IN for Marathon 1.11 (not Marathon; launches nothing)
+MARATHON_DESCRIPTION = """smack TEST STAND-IN for Marathon 1.11 (not Marathon)
  Test double built by the smack project's test suite. It has the paths of the
  real marathon package (/usr/share/marathon/bin/marathon, /usr/bin/marathon,
  marathon.service reading /etc/default/marathon). It elects a leader in
- ZooKeeper, registers with the (stand-in) Mesos master, validates and stores
- apps, and answers the REST API. It is NOT Marathon and never launches a task."""
+ ZooKeeper, registers with the (stand-in) Mesos master, runs apps as tasks with
+ health checks and deployments, and answers the REST API. It is NOT Marathon."""
 
 
 def _run(*cmd: str, env: dict[str, str] | None = None) -> None:
@@ -112,15 +119,14 @@ def _launcher(path: Path, *, name: str, module: str, lib: str, what: str, packag
     path.chmod(0o755)
 
 
-def build_libmesos(dest_dir: Path, *, jni: bool) -> Path:
-    """Compile libmesos.so.1.11.0 (with or without JNI entry points) into dest_dir."""
+def build_libmesos(dest_dir: Path) -> Path:
+    """Compile libmesos.so.1.11.0 (no Java entry points, like the real one) into dest_dir."""
     gcc = shutil.which("gcc")
     if gcc is None:
         raise RuntimeError("gcc is needed to build the stand-in libmesos.so (apt-get install gcc)")
     out = dest_dir / "libmesos.so.1.11.0"
-    flags = ["-DSMACK_JNI"] if jni else []
     _run(
-        gcc, "-shared", "-fPIC", "-O2", "-fvisibility=hidden", *flags,
+        gcc, "-shared", "-fPIC", "-O2", "-fvisibility=hidden",
         "-Wl,-soname,libmesos.so.0", "-Wl,--build-id=none",
         "-o", str(out), str(HERE / "libmesos" / "libmesos.c"),
     )  # fmt: skip
@@ -141,10 +147,26 @@ def _stage_mesos(root: Path, *, jni: bool, etc_defaults: bool) -> list[str]:
             what="not Apache Mesos",
             package=MESOS_PACKAGE,
         )
+    # The command executor, where the agent's --launcher_dir default looks for it.
+    _launcher(
+        root / "usr/libexec/mesos/mesos-executor",
+        name="mesos-executor",
+        module="mesos_executor",
+        lib=os.path.join(os.pardir, os.pardir, "lib", "aventer-mesos-standin"),
+        what="not Apache Mesos",
+        package=MESOS_PACKAGE,
+    )
     lib = root / "usr/lib"
-    build_libmesos(lib, jni=jni)
+    build_libmesos(lib)
     (lib / "libmesos.so.0").symlink_to("libmesos.so.1.11.0")
     (lib / "libmesos.so").symlink_to("libmesos.so.0")
+    if jni:
+        # Like the real build: the Java bindings in a library of their own, whose driver
+        # (the stand-in's, a jar) speaks to the stand-in master.
+        build_driver_jar(root / MESOS_LIB)
+        build_libmesos_java(lib, jar_path=f"/{MESOS_LIB}/mesos-standin-driver.jar")
+        (lib / "libmesos-java.so.0").symlink_to("libmesos-java.so.1.11.0")
+        (lib / "libmesos-java.so").symlink_to("libmesos-java.so.0")
     _readme(root, MESOS_PACKAGE, "Apache Mesos")
     conffiles: list[str] = []
     if etc_defaults:
@@ -215,12 +237,13 @@ def _dpkg_deb(root: Path, out_dir: Path, name: str) -> Path:
 
 
 def build_packages(
-    out_dir: Path | str, *, jni: bool = False, etc_defaults: bool = False
+    out_dir: Path | str, *, jni: bool = True, etc_defaults: bool = False
 ) -> list[Path]:
     """Build aventer-mesos and marathon into out_dir; returns the two .deb paths.
 
-    jni: ship the libmesos.so variant WITH Java entry points (version ...+jni1); the default is
-    the variant without them, like the real CMake-built package.
+    jni: ship libmesos-java.so with the Java (JNI) bindings next to libmesos.so, as the real
+    aventer-mesos 1.11.0 does; jni=False leaves it out (version ...~nojni1), a package whose
+    Marathon and Spark cannot start.
     etc_defaults: also ship /etc/mesos/zk, /etc/default/mesos*, /etc/mesos-master/{work_dir,
     quorum} and /etc/mesos-agent/work_dir as the Apache/Mesosphere packages did. The real
     aventer-mesos (install-layout.txt) ships no /etc files, so the default is not to.
@@ -232,11 +255,11 @@ def build_packages(
     with tempfile.TemporaryDirectory(prefix="standin-build-") as tmp:
         mesos_root = Path(tmp) / MESOS_PACKAGE
         conffiles = _stage_mesos(mesos_root, jni=jni, etc_defaults=etc_defaults)
-        version = MESOS_JNI_VERSION if jni else MESOS_VERSION
+        version = MESOS_VERSION if jni else MESOS_NOJNI_VERSION
         variant = (
-            "WITH Java (JNI) entry points"
+            "libmesos-java.so (libmesos.so has none, like the real build)"
             if jni
-            else "without Java (JNI) entry points, like the CMake build"
+            else "none (no libmesos-java.so; libmesos.so has no Java entry points)"
         )
         _control(
             mesos_root,
@@ -277,7 +300,7 @@ def build_packages(
     return [mesos_deb, marathon_deb]
 
 
-def build_repository(out_dir: Path | str, *, jni: bool = False, etc_defaults: bool = False) -> Path:
+def build_repository(out_dir: Path | str, *, jni: bool = True, etc_defaults: bool = False) -> Path:
     """Build both packages into out_dir and make it a flat apt repository; returns out_dir.
 
     apt source line:  deb [trusted=yes] file:<out_dir> ./
@@ -311,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("out_dir", type=Path, nargs="?", default=HERE / "build" / "repo")
     parser.add_argument(
-        "--jni", action="store_true", help="libmesos.so with Java (JNI) entry points"
+        "--no-jni", dest="jni", action="store_false",
+        help="leave libmesos-java.so (the Java bindings) out",
     )
     parser.add_argument(
         "--etc-defaults", action="store_true", help="ship Apache-style /etc/mesos* defaults"

@@ -6,6 +6,7 @@ Nothing here talks to anything but 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -43,13 +44,17 @@ def samples() -> Path:
     return reference_dir() / "real-mesos-samples"
 
 
+def marathon_samples() -> Path:
+    return reference_dir() / "real-marathon-samples"
+
+
 def sample_json(name: str) -> Any:
     return json.loads((samples() / name).read_text())
 
 
-def sample_headers(name: str) -> tuple[int, list[tuple[str, str]]]:
+def sample_headers(name: str, folder: Path | None = None) -> tuple[int, list[tuple[str, str]]]:
     """(status, headers) of a captured `<name>.headers` file."""
-    lines = (samples() / f"{name}.headers").read_text().strip().splitlines()
+    lines = ((folder or samples()) / f"{name}.headers").read_text().strip().splitlines()
     status = int(lines[0].split()[1])
     headers = [
         (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:] if line)
@@ -145,7 +150,7 @@ class ZooKeeper:
 # ----- the installed packages and their daemons ----------------------------------------------
 
 
-def install_tree(root: Path, *, jni: bool = False) -> list[Path]:
+def install_tree(root: Path, *, jni: bool = True) -> list[Path]:
     """Build the packages and unpack them under `root` (as dpkg would lay them out)."""
     debs = build_packages(root / "debs", jni=jni)
     for deb in debs:
@@ -178,6 +183,9 @@ class Processes:
     fs: Path
     workdir: Path
     started: list[Daemon] = field(default_factory=list)
+    # Where the agents' sandboxes are (besides workdir): the executors and tasks the stand-in
+    # agents start live in sessions of their own and outlive their agent, as the real ones do.
+    task_roots: list[Path] = field(default_factory=list)
 
     def program(self, name: str) -> Path:
         return {
@@ -186,11 +194,29 @@ class Processes:
             "marathon": self.fs / "usr/bin/marathon",
         }[name]
 
+    def base_environment(self) -> dict[str, str]:
+        """This process' environment without Mesos/Marathon settings, and a view of the host's
+        mounts without the cgroup2 mount of a hybrid host: the real samples were captured with
+        it unmounted (real-mesos-samples/PROVENANCE.txt), and the agent refuses it."""
+        mounts = self.workdir / "mounts-without-cgroup2"
+        if not mounts.exists():
+            lines = Path("/proc/self/mounts").read_text().splitlines()
+            mounts.write_text("".join(f"{line}\n" for line in lines
+                                      if line.split()[2:3] != ["cgroup2"]))
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "MARATHON_"))}
+        environ["SMACK_STANDIN_MOUNTS"] = str(mounts)
+        # What Marathon needs to start at all (the marathon role writes the same): the Mesos
+        # library with the Java bindings, and on Java 17 java.lang opened. Tests of what
+        # happens without them override these.
+        environ["MESOS_NATIVE_JAVA_LIBRARY"] = str(self.fs / "usr/lib/libmesos-java.so")
+        environ["JAVA_OPTS"] = "--add-opens java.base/java.lang=ALL-UNNAMED"
+        return environ
+
     def start(
         self, name: str, args: list[str], env: dict[str, str] | None = None, port: int = 0
     ) -> Daemon:
         log_path = self.workdir / f"{name}-{len(self.started)}.log"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "MARATHON_"))}
+        environ = self.base_environment()
         environ.update(env or {})
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -208,7 +234,7 @@ class Processes:
         self, name: str, args: list[str], env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         """Run to completion (CLI checks): stdout and stderr kept apart."""
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "MARATHON_"))}
+        environ = self.base_environment()
         environ.update(env or {})
         return subprocess.run(
             [STANDIN_PYTHON, str(self.program(name)), *args],
@@ -223,6 +249,25 @@ class Processes:
             if daemon.proc.poll() is None:
                 os.killpg(daemon.proc.pid, signal.SIGKILL)
                 daemon.proc.wait()
+        for pid in self.task_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def task_processes(self) -> list[int]:
+        """Executors and tasks the agents of this test started: their working directory is a
+        sandbox below one of our directories."""
+        roots = [str(self.workdir.resolve()), *(str(r.resolve()) for r in self.task_roots)]
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if any(cwd == root or cwd.startswith(root + "/") for root in roots):
+                found.append(int(entry.name))
+        return found
 
 
 # ----- HTTP ------------------------------------------------------------------------------
@@ -278,10 +323,10 @@ def header_names(headers: list[tuple[str, str]]) -> list[str]:
     return [k.lower() for k, _ in headers if k.lower() not in IGNORED_HEADERS]
 
 
-def assert_like_sample(answer: Answer, name: str) -> None:
+def assert_like_sample(answer: Answer, name: str, folder: Path | None = None) -> None:
     """Same status, same header names in the same order (ignoring Date/Content-Length), same
     Content-Type and WWW-Authenticate values, and a Location of the same form."""
-    status, headers = sample_headers(name)
+    status, headers = sample_headers(name, folder)
     assert answer.status == status, (name, answer.status, answer.body[:200])
     assert header_names(answer.headers) == header_names(headers), (name, answer.headers, headers)
     expected = dict((k.lower(), v) for k, v in headers)
@@ -345,3 +390,67 @@ def zk_session(zookeeper: ZooKeeper) -> Iterator[Any]:
     finally:
         client.stop()
         client.close()
+
+
+# ----- a scheduler speaking the stand-ins' private protocol (PROTOCOL.md) ----------------------
+
+
+class FrameworkClient:
+    """The framework side of PROTOCOL.md, for tests that launch tasks on stand-in agents
+    without Marathon: register, take offers, launch, kill, collect status updates."""
+
+    def __init__(self, master_port: int, user: str = "root",
+                 capabilities: tuple[str, ...] = ("PARTITION_AWARE",)) -> None:
+        self.port = master_port
+        answer = fetch(master_port, "/__standin__/framework/register",
+                       "POST", {"name": "smack-tests", "user": user,
+                                "capabilities": list(capabilities)})
+        assert answer.status == 200, answer.body
+        self.id = answer.json()["id"]
+        self.offers: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def poll(self) -> None:
+        answer = fetch(self.port, "/__standin__/framework/poll", "POST",
+                       {"id": self.id, "wait": 0.5})
+        assert answer.status == 200, answer.body
+        for event in answer.json()["events"]:
+            if event["type"] == "offers":
+                self.offers += event["offers"]
+            elif event["type"] == "update":
+                self.updates.append(event["status"])
+
+    def offer(self, timeout: float = 10.0) -> dict[str, Any]:
+        def got() -> dict[str, Any] | None:
+            self.poll()
+            return self.offers.pop(0) if self.offers else None
+
+        return wait_until(got, timeout=timeout)  # type: ignore[no-any-return]
+
+    def launch(self, offer: dict[str, Any], task_id: str, command: str, *,
+               user: str | None = None, env: dict[str, str] | None = None,
+               **extra: Any) -> None:
+        command_info: dict[str, Any] = {"value": command, "shell": True, "environment": {
+            "variables": [{"name": k, "value": v} for k, v in (env or {}).items()]}}
+        if user:
+            command_info["user"] = user
+        task = {"name": task_id, "task_id": {"value": task_id}, "slave_id": offer["slave_id"],
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                              {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+                "command": command_info, **extra}
+        answer = fetch(self.port, "/__standin__/framework/accept", "POST",
+                       {"id": self.id, "offer_ids": [offer["id"]], "tasks": [task]})
+        assert answer.status == 200, answer.body
+
+    def kill(self, task_id: str) -> None:
+        fetch(self.port, "/__standin__/framework/kill", "POST",
+              {"id": self.id, "task_id": {"value": task_id}})
+
+    def state_of(self, task_id: str, wanted: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Wait for the update that puts `task_id` in state `wanted`; return it."""
+        def seen() -> dict[str, Any] | None:
+            self.poll()
+            return next((u for u in self.updates if u["task_id"]["value"] == task_id
+                         and u["state"] == wanted), None)
+
+        return wait_until(seen, timeout=timeout)  # type: ignore[no-any-return]

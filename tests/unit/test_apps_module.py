@@ -1,5 +1,8 @@
 """roles/apps/library/marathon_app.py against the Marathon stand-in (a test double, 127.0.0.1).
 
+The apps here ask for no instances (no Mesos master runs), so their deployments end at once;
+running tasks, health checks and failing deployments are covered by test_standins_marathon.py.
+
 Checked: the first apply creates (changed), the same definitions again change nothing (not
 even a write), a changed cpus is an update, check mode only reports, unlisted apps are
 removed only when asked, a wrong password fails with a clear message that never shows the
@@ -45,13 +48,14 @@ ma = load_module(MODULE_PATH)
 def hello(**changes: Any) -> dict[str, Any]:
     spec = {"id": "/pekko/hello", "cmd": "java -Xmx128m -jar pekko-hello-1.0.0.jar",
             "artifact_urls": ["https://artifacts.example.com/pekko-hello-1.0.0.jar"],
-            "cpus": 0.5, "mem": 256, "constraints": [["hostname", "UNIQUE"]],
+            "cpus": 0.5, "mem": 256, "constraints": [["hostname", "UNIQUE"]], "instances": 0,
             "health_checks": [{"path": "/health"}], "labels": {"team": "x"}, **changes}
     return render_app(AppSpec.model_validate(spec))
 
 
 def sleeper(**changes: Any) -> dict[str, Any]:
-    return {"id": "/tools/sleeper", "cmd": "sleep 3600", "cpus": 0.1, "mem": 32, **changes}
+    return {"id": "/tools/sleeper", "cmd": "sleep 3600", "cpus": 0.1, "mem": 32, "instances": 0,
+            **changes}
 
 
 # ----- the stand-in ----------------------------------------------------------------------
@@ -138,13 +142,15 @@ def test_removed_entries_are_removed_in_marathon(marathon: Daemon) -> None:
     result = apply(marathon, [hello(labels={"team": "x"}, constraints=[])])
     assert result["apps"][0]["differences"] == ["$.constraints", "$.labels"]
     app = stored(marathon, "/pekko/hello")
-    assert app["labels"] == {"team": "x"} and app["constraints"] == []
+    # Marathon leaves empty members out (real-marathon-samples: apps without constraints).
+    assert app["labels"] == {"team": "x"} and "constraints" not in app
+    assert apply(marathon, [hello(labels={"team": "x"}, constraints=[])])["changed"] is False
     # A member the definition leaves out is compared with Marathon's default for it.
-    apply(marathon, [sleeper(instances=3)])
+    apply(marathon, [sleeper(disk=64)])
     assert apply(marathon, [sleeper()])["apps"][0]["differences"] == [
-        "$.instances (not in the definition)"
+        "$.disk (not in the definition)"
     ]
-    assert stored(marathon, "/tools/sleeper")["instances"] == 1
+    assert stored(marathon, "/tools/sleeper")["disk"] == 0
 
 
 def test_check_mode_reports_without_changing(marathon: Daemon) -> None:
@@ -227,11 +233,21 @@ def test_comparison_ignores_what_marathon_adds() -> None:
 
 
 class Deployments:
-    def __init__(self, answers: list[list[dict[str, Any]]]) -> None:
+    """/v2/deployments answers in turn; GET of an app gives `failures` in turn as its
+    lastTaskFailure (none once they run out)."""
+
+    def __init__(self, answers: list[list[dict[str, Any]]],
+                 failures: list[dict[str, Any]] | None = None) -> None:
         self.answers = answers
+        self.failures = failures or []
         self.url, self.user = "http://m:8080", USER
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        if path.startswith("/v2/apps/"):
+            app = {"id": path[len("/v2/apps"):]}
+            if self.failures:
+                app["lastTaskFailure"] = self.failures.pop(0)
+            return 200, {"app": app}
         assert (method, path) == ("GET", "/v2/deployments")
         return 200, self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
@@ -250,6 +266,36 @@ def test_waits_until_no_deployment_affects_the_app() -> None:
                        r"\(current actions: StartApplication /pekko/hello\)"):
         ma._wait_for_deployments(Deployments([[busy]]), {"/pekko/hello": None}, {}, 10, 0.5,
                                  lambda _: None, lambda: next(clock))
+
+
+def test_a_deployment_whose_tasks_keep_failing_fails_early() -> None:
+    """The failures Marathon records for the new version end the wait (not the old version's,
+    and the same task counted once), with the last one's message."""
+    busy = {"id": "d1", "affectedApps": ["/pekko/hello"], "currentActions": []}
+
+    def failure(task: str, version: str = "v2") -> dict[str, Any]:
+        return {"appId": "/pekko/hello", "host": "node-2", "state": "TASK_KILLED",
+                "taskId": task, "version": version,
+                "message": "Task was killed since health check failed. Reason: 404 Not Found"}
+
+    failures = [failure("t1", "v1"), failure("t2"), failure("t2"), failure("t3"), failure("t4")]
+    client = Deployments([[busy]], failures)
+    clock = iter(range(1000))
+    with pytest.raises(ma.MarathonError) as caught:
+        ma._wait_for_deployments(client, {"/pekko/hello": "d1"}, {}, 600, 0.5, lambda _: None,
+                                 lambda: next(clock), {"/pekko/hello": "v2"}, 3)
+    assert str(caught.value) == (
+        "Marathon cannot deploy /pekko/hello: 3 of its tasks failed since the change was sent; "
+        "the last one, TASK_KILLED on node-2: Task was killed since health check failed. "
+        "Reason: 404 Not Found (tasks keep being retried; fix the app or its health checks and "
+        "run again)")
+    assert client.failures == []
+    # 0 waits for the timeout instead.
+    clock = iter(range(0, 1000, 4))
+    with pytest.raises(ma.MarathonError, match="still deploying"):
+        ma._wait_for_deployments(Deployments([[busy]], [failure(f"t{i}") for i in range(9)]),
+                                 {"/pekko/hello": "d1"}, {}, 10, 0.5, lambda _: None,
+                                 lambda: next(clock), {"/pekko/hello": "v2"}, 0)
 
 
 # ----- as Ansible runs it --------------------------------------------------------------------

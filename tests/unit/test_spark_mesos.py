@@ -1,11 +1,13 @@
-"""Spark on Mesos: the Java-bindings check and the configuration the spark role renders.
+"""Spark (and Marathon) on Mesos: the Java-bindings check and the spark role's configuration.
 
-roles/spark/files/mesos_jni_symbols.py runs against stand-in libmesos.so builds
-(tests/standins/build.py: with and without the Java_org_apache_mesos_* entry points), an ELF
-that only references such a symbol, ELFs without section headers, a non-ELF file and a missing
-one. The role's validate_mesos.yml tasks run in check mode through ansible-playbook on local
-"hosts", one per library. The templates are rendered with Ansible's own Templar from the
-role's defaults and vars/main.yml and a three-node inventory.
+roles/common/files/mesos_jni_symbols.py runs against the stand-in's libraries
+(tests/standins/build.py, build_java.py: libmesos.so without the Java_org_apache_mesos_* entry
+points, like the real clusterd build, and libmesos-java.so with them), an ELF that only
+references such a symbol, ELFs without section headers, a non-ELF file and a missing one. The
+common role's mesos_native_library.yml (which the marathon and spark roles include) and the
+spark role's credential check run in check mode through ansible-playbook on local "hosts",
+one per case. The templates are rendered with Ansible's own Templar from the role's defaults
+and vars/main.yml and a three-node inventory.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from ansible.template import Templar, trust_as_template
 
 from infra.paths import PROJECT_DIR
 from tests.standins.build import build_libmesos
+from tests.standins.build_java import build_libmesos_java
 
 pytestmark = pytest.mark.unit
 
 ROLE = PROJECT_DIR / "roles" / "spark"
-SCRIPT = ROLE / "files" / "mesos_jni_symbols.py"
-JNI = [
-    f"Java_org_apache_mesos_{driver}_{method}"
-    for driver in ("MesosExecutorDriver", "MesosSchedulerDriver")
-    for method in sorted(("initialize", "finalize", "start", "stop", "abort", "join"))
-]
+SCRIPT = PROJECT_DIR / "roles" / "common" / "files" / "mesos_jni_symbols.py"
 INITIALIZE = "Java_org_apache_mesos_MesosSchedulerDriver_initialize"
+VERSION = "Java_org_apache_mesos_MesosNativeLibrary__1version"
+# Defined JNI names, for an ELF linked with SysV hashes only (DT_HASH instead of DT_GNU_HASH).
+SYSV_SOURCE = f"""
+__attribute__((visibility("default"))) void {INITIALIZE}(void) {{}}
+__attribute__((visibility("default"))) void {VERSION}(void) {{}}
+"""
 # A library that calls the scheduler's initialize() without defining it: an undefined reference.
 UNDEFINED_SOURCE = f"""
 void {INITIALIZE}(void *env, void *self);
@@ -72,17 +76,19 @@ def libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("libmesos")
     (base / "jni").mkdir()
     (base / "plain").mkdir()
-    jni = build_libmesos(base / "jni", jni=True)
-    plain = build_libmesos(base / "plain", jni=False)
-    (base / "jni" / "libmesos.so").symlink_to(jni.name)
+    jni = build_libmesos_java(base / "jni")
+    plain = build_libmesos(base / "plain")
+    (base / "jni" / "libmesos-java.so").symlink_to(jni.name)
     source = base / "undefined.c"
     source.write_text(UNDEFINED_SOURCE)
     undefined = base / "libundefined.so"
     gcc("-shared", "-fPIC", "-o", str(undefined), str(source))
+    sysv_source = base / "sysv.c"
+    sysv_source.write_text(SYSV_SOURCE)
     sysv = base / "libmesos-sysv.so"
     gcc(
-        "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-DSMACK_JNI", "-Wl,--hash-style=sysv",
-        "-o", str(sysv), str(PROJECT_DIR / "tests/standins/libmesos/libmesos.c"),
+        "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wl,--hash-style=sysv",
+        "-o", str(sysv), str(sysv_source),
     )  # fmt: skip
     text = base / "libmesos-text.so"
     text.write_text("INPUT(-lmesos)\n")  # a linker script, as some -dev packages ship
@@ -90,10 +96,11 @@ def libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truncated.write_bytes(jni.read_bytes()[:80])
     return {
         "jni": jni,
-        "jni_link": base / "jni" / "libmesos.so",
+        "jni_link": base / "jni" / "libmesos-java.so",
         "plain": plain,
         "undefined": undefined,
         "gnu_no_sections": strip_section_headers(jni, base / "libmesos-gnu-nosh.so"),
+        "sysv": sysv,
         "sysv_no_sections": strip_section_headers(sysv, base / "libmesos-sysv-nosh.so"),
         "text": text,
         "truncated": truncated,
@@ -118,8 +125,7 @@ def nm_defined(lib: Path) -> list[str]:
 def test_a_library_with_java_bindings_lists_them(libs: dict[str, Path]) -> None:
     result = run_script(libs["jni"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == sorted(JNI)
-    assert INITIALIZE in result.stdout.splitlines()
+    assert {INITIALIZE, VERSION} <= set(result.stdout.splitlines())
     assert result.stdout.splitlines() == nm_defined(libs["jni"])
     assert result.stderr == ""
 
@@ -127,7 +133,7 @@ def test_a_library_with_java_bindings_lists_them(libs: dict[str, Path]) -> None:
 def test_a_symlink_is_followed(libs: dict[str, Path]) -> None:
     result = run_script(libs["jni_link"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == sorted(JNI)
+    assert result.stdout.splitlines() == nm_defined(libs["jni"])
 
 
 def test_a_library_without_java_bindings_is_the_failure_exit(libs: dict[str, Path]) -> None:
@@ -159,7 +165,9 @@ def test_without_section_headers_the_dynamic_segment_is_read(
     """PT_DYNAMIC: DT_SYMTAB and DT_STRTAB, sized by DT_GNU_HASH or DT_HASH."""
     result = run_script(libs[lib])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == sorted(JNI)
+    source = libs["jni"] if lib == "gnu_no_sections" else libs["sysv"]
+    assert result.stdout.splitlines() == nm_defined(source)
+    assert {INITIALIZE, VERSION} <= set(result.stdout.splitlines())
 
 
 def test_a_missing_file_is_a_clear_error(libs: dict[str, Path]) -> None:
@@ -200,28 +208,22 @@ def test_the_script_documents_its_exit_codes() -> None:
         assert line in doc
 
 
-# --- the role's check, run by Ansible --------------------------------------------------------
+# --- the roles' checks, run by Ansible ------------------------------------------------------
 
 
-def test_the_role_refuses_libraries_without_java_bindings(
-    libs: dict[str, Path], tmp_path: Path
-) -> None:
-    """validate_mesos.yml in --check mode on local hosts, one library (or credential) each."""
-    hosts: dict[str, dict[str, Any]] = {
-        "with-jni": {"spark_mesos_native_library": str(libs["jni_link"])},
-        "without-jni": {"spark_mesos_native_library": str(libs["plain"])},
-        "undefined-only": {"spark_mesos_native_library": str(libs["undefined"])},
-        "missing": {"spark_mesos_native_library": str(libs["missing"])},
-        "not-elf": {"spark_mesos_native_library": str(libs["text"])},
-        "half-credential": {
-            "spark_mesos_native_library": str(libs["jni"]),
-            "spark_mesos_credential": {"secret": SECRET},
-        },
-        "credential": {
-            "spark_mesos_native_library": str(libs["jni"]),
-            "smack_credentials": {"mesos": {"spark": {"principal": "spark", "secret": SECRET}}},
-        },
-    }
+def test_json_mode_reports_every_library_in_order(libs: dict[str, Path]) -> None:
+    result = run_script("--json", libs["missing"], libs["plain"], libs["jni_link"])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report) == [str(libs["missing"]), str(libs["plain"]), str(libs["jni_link"])]
+    assert [entry["exit"] for entry in report.values()] == [2, 1, 0]
+    assert report[str(libs["jni_link"])]["symbols"] == nm_defined(libs["jni"])
+    assert "no Java (JNI) bindings" in report[str(libs["plain"])]["message"]
+
+
+def run_checks(tmp_path: Path, hosts: dict[str, dict[str, Any]]) -> tuple[dict[str, str], str]:
+    """common's mesos_native_library.yml for `who` (and, for spark, the credential check) in
+    --check mode on local hosts; host -> failure message, and the whole output."""
     for values in hosts.values():
         values["ansible_connection"] = "local"
     (tmp_path / "inventory.yml").write_text(json.dumps({"all": {"hosts": hosts}}))
@@ -230,10 +232,19 @@ def test_the_role_refuses_libraries_without_java_bindings(
             "name": "Check the Mesos native library",
             "hosts": "all",
             "gather_facts": False,
-            "tasks": [{
-                "name": "Run the spark role's Mesos checks",
-                "ansible.builtin.include_role": {"name": "spark", "tasks_from": "validate_mesos"},
-            }],
+            "tasks": [
+                {"name": "Run the spark role's credential check",
+                 "ansible.builtin.include_role": {"name": "spark", "tasks_from": "validate_mesos"},
+                 "when": "who == 'spark'"},
+                {"name": "Find the library",
+                 "ansible.builtin.include_role": {"name": "common",
+                                                  "tasks_from": "mesos_native_library"},
+                 "vars": {"common_mesos_native_library": "{{ library }}",
+                          "common_mesos_native_library_for": "{{ who }}",
+                          "common_mesos_package": "aventer-mesos"}},
+                {"name": "Show the choice",
+                 "ansible.builtin.debug": {"var": "common_mesos_native_library_found"}},
+            ],
         }])
     )  # fmt: skip
     (tmp_path / "ansible.cfg").write_text(
@@ -254,26 +265,51 @@ def test_the_role_refuses_libraries_without_java_bindings(
         for host, result in task["hosts"].items():
             if result.get("failed"):
                 failures[host] = result.get("msg", "")
-    assert SECRET not in run.stdout + run.stderr
-    assert set(failures) == set(hosts) - {"with-jni", "credential"}, failures
-    assert report["stats"]["with-jni"]["changed"] == 0
+            if "common_mesos_native_library_found" in result:
+                hosts[host]["found"] = result["common_mesos_native_library_found"]
+    return failures, run.stdout + run.stderr
 
-    for host in ("without-jni", "undefined-only"):
+
+def test_the_roles_refuse_libraries_without_java_bindings(
+    libs: dict[str, Path], tmp_path: Path
+) -> None:
+    hosts: dict[str, dict[str, Any]] = {
+        "with-jni": {"who": "marathon", "library": str(libs["jni_link"])},
+        "without-jni": {"who": "spark", "library": str(libs["plain"])},
+        "undefined-only": {"who": "marathon", "library": str(libs["undefined"])},
+        "missing": {"who": "spark", "library": str(libs["missing"])},
+        "not-elf": {"who": "marathon", "library": str(libs["text"])},
+        # None of the places a Mesos package puts it holds a library on this machine.
+        "search": {"who": "marathon", "library": ""},
+        "half-credential": {"who": "spark", "library": str(libs["jni"]),
+                            "spark_mesos_credential": {"secret": SECRET}},
+        "credential": {"who": "spark", "library": str(libs["jni"]),
+                       "smack_credentials": {"mesos": {"spark": {"principal": "spark",
+                                                                 "secret": SECRET}}}},
+    }  # fmt: skip
+    failures, output = run_checks(tmp_path, hosts)
+    assert SECRET not in output
+    assert set(failures) == set(hosts) - {"with-jni", "credential"}, failures
+    assert hosts["with-jni"]["found"] == str(libs["jni_link"])
+    assert hosts["credential"]["found"] == str(libs["jni"])
+
+    for host in ("without-jni", "undefined-only", "missing", "not-elf", "search"):
         msg = failures[host]
-        assert f"spark on {host}: {hosts[host]['spark_mesos_native_library']}" in msg
-        assert f"does not export {INITIALIZE} (0 Java_org_apache_mesos_* functions" in msg
-        assert "the installed Mesos package lacks its Java (JNI) bindings" in msg
-        assert "CMake-built Mesos packages do" in msg
-        assert "Install a Mesos package built with its Java bindings" in msg
-        assert "spark.cluster_manager: standalone" in msg
-    assert failures["missing"] == (
-        f"spark on missing: no Mesos native library at {libs['missing']}: install the Mesos "
-        "package on spark nodes or set spark_mesos_native_library."
-    )
-    assert failures["not-elf"].startswith(
-        f"spark on not-elf: cannot read the dynamic symbols of {libs['text']} (rc 3): "
-    )
+        who = hosts[host]["who"]
+        assert msg.startswith(f"{who} on {host}: no Mesos native library with the Java (JNI) "
+                              f"bindings ({VERSION}, {INITIALIZE}), which {who} loads through "
+                              "MESOS_NATIVE_JAVA_LIBRARY. Looked at: "), msg
+        assert "The Mesos package (aventer-mesos) must ship them" in msg
+        assert "/usr/lib/libmesos-java.so" in msg
+        assert f"set {who}_mesos_native_library to a library that has them" in msg
+    assert f"{libs['plain']}: none of its" in failures["without-jni"]
+    assert "no Java (JNI) bindings" in failures["without-jni"]
+    assert "(1 undefined references to such names)" in failures["undefined-only"]
+    assert f"{libs['missing']}: cannot read: No such file or directory" in failures["missing"]
     assert "not an ELF file" in failures["not-elf"]
+    for candidate in ("/usr/lib/libmesos-java.so", "/usr/lib/libmesos.so",
+                      "/usr/local/lib/libmesos-java.so", "/usr/local/lib/libmesos.so"):
+        assert f"{candidate} ({candidate}: cannot read" in failures["search"]
     assert "spark_mesos_credential must be {}" in failures["half-credential"]
     assert "with keys: secret." in failures["half-credential"]
 
@@ -346,32 +382,37 @@ def test_mesos_mode_spark_defaults() -> None:
     assert SECRET not in text
 
 
+FOUND = {"common_mesos_native_library_found": "/usr/lib/libmesos-java.so"}
+
+
 def test_mesos_mode_spark_env() -> None:
-    assert env_lines(render("spark-env.sh.j2", **MESOS)) == [
+    assert env_lines(render("spark-env.sh.j2", **MESOS, **FOUND)) == [
         "LD_LIBRARY_PATH=/usr/lib",
         "LIBPROCESS_IP=198.18.0.12",
-        "MESOS_NATIVE_JAVA_LIBRARY=/usr/lib/libmesos.so",
+        "MESOS_NATIVE_JAVA_LIBRARY=/usr/lib/libmesos-java.so",
         "SPARK_LOCAL_IP=198.18.0.12",
     ]
 
 
 def test_the_node_address_falls_back_to_ansible_host() -> None:
-    variables = role_variables("spark-3", **MESOS)
+    variables = role_variables("spark-3", **MESOS, **FOUND)
     del variables["smack_node_address"]
     templar = Templar(loader=DataLoader(), variables=variables)
     text = templar.template(trust_as_template((ROLE / "templates/spark-env.sh.j2").read_text()))
     assert "LIBPROCESS_IP=10.99.0.13" in env_lines(str(text))
 
 
-def test_the_library_path_is_a_knob_with_an_el_default() -> None:
-    el = env_lines(render("spark-env.sh.j2", ansible_os_family="RedHat", **MESOS))
-    assert "MESOS_NATIVE_JAVA_LIBRARY=/usr/lib64/libmesos.so" in el
-    assert "LD_LIBRARY_PATH=/usr/lib64" in el
-    custom = env_lines(
-        render("spark-env.sh.j2", spark_mesos_native_library="/opt/mesos/lib/libmesos.so", **MESOS)
-    )
-    assert "MESOS_NATIVE_JAVA_LIBRARY=/opt/mesos/lib/libmesos.so" in custom
+def test_the_library_found_on_the_node_is_the_one_drivers_load() -> None:
+    found = {"common_mesos_native_library_found": "/opt/mesos/lib/libmesos-java.so"}
+    custom = env_lines(render("spark-env.sh.j2", **MESOS, **found))
+    assert "MESOS_NATIVE_JAVA_LIBRARY=/opt/mesos/lib/libmesos-java.so" in custom
     assert "LD_LIBRARY_PATH=/opt/mesos/lib" in custom
+    assert evaluate("spark_mesos_native_library") == ""  # empty: searched on the node
+
+
+def test_executors_read_their_node_s_spark_env() -> None:
+    conf = settings(render("spark-defaults.conf.j2", **MESOS))
+    assert conf["spark.executorEnv.SPARK_CONF_DIR"] == "/etc/spark"
 
 
 def test_the_credential_comes_from_the_stack_credentials() -> None:

@@ -1,31 +1,44 @@
-"""The Marathon stand-in against a real ZooKeeper and the stand-in Mesos master (127.0.0.1).
+"""The Marathon stand-in against real-marathon-samples, on 127.0.0.1 with a real ZooKeeper and
+the stand-in Mesos master and agents (which run the tasks).
 
-Checked: Scallop-style option errors, MARATHON_* environment, the Curator-style leader latch,
-/ping, /v2/info, /v2/leader, standby proxying, framework registration with Mesos, app
-validation against the Marathon 1.11 schema (marathon-app-examples/: every valid-* accepted,
-every invalid-* rejected with 422), idempotent PUT, ZooKeeper storage, failover, HTTP basic
-auth and Mesos framework authentication.
+Start-up (launcher, libmesos with the Java bindings, Java 17's --add-opens, Scallop options
+from the command line and MARATHON_* variables): exit codes and output as captured. Running:
+the leader's headers and bodies by shape, the standby forwarding every request with
+X-Marathon-Via (so /v2/info says elected on both), Jetty's 401 page, 406s, the app examples'
+422/201 answers, the captured /hello session (POST, deploying, running tasks, scale by PUT, an
+identical PUT that deploys nothing, DELETE, the two 404s), tasks that really run as
+--mesos_user and answer HTTP, a missing task user (TASK_DROPPED with the real message), a
+sandbox the task's user cannot read (its HTTP health check fails with 404 and kills it in a
+loop, issue 13), framework registration, failover and authentication.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
+import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.standins.harness import (
+    Answer,
     Daemon,
     Processes,
     ZooKeeper,
+    assert_like_sample,
+    assert_same_shape,
     fetch,
     free_port,
     install_tree,
+    marathon_samples,
     reference_dir,
     samples,
     wait_until,
@@ -35,8 +48,35 @@ from tests.standins.harness import (
 pytestmark = pytest.mark.unit
 
 EXAMPLES = reference_dir() / "marathon-app-examples"
-VALID = sorted(EXAMPLES.glob("valid-*.json"))
-INVALID = sorted(EXAMPLES.glob("invalid-*.json"))
+SAMPLES = marathon_samples()
+STAMP = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] ", re.MULTILINE)
+ADD_OPENS = "--add-opens java.base/java.lang=ALL-UNNAMED"
+HELLO = {"id": "/hello", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 64,
+         "instances": 2}  # fmt: skip  -- the captured session's app (PROVENANCE.txt)
+AGENT_FLAGS = ["--launcher=posix", "--isolation=posix/cpu,posix/mem",
+               "--systemd_enable_support=false", "--resources=cpus:2;mem:2048"]  # fmt: skip
+
+
+def text(name: str) -> str:
+    return (SAMPLES / name).read_text()
+
+
+def sample(name: str) -> Any:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def without_stamps(output: str) -> str:
+    """Log lines without their time stamps (and the scheduler threads' varying numbers)."""
+    out = STAMP.sub("", output)
+    return re.sub(r"scala-execution-context-global-\d+", "scala-execution-context-global-N", out)
+
+
+def like(answer: Answer, name: str) -> None:
+    """Status, header names and order, Content-Type like the captured answer `name`."""
+    assert_like_sample(answer, name, SAMPLES)
+
+
+# ----- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +99,18 @@ def procs(workdir: Path) -> Iterator[Processes]:
     processes.stop_all()
 
 
+@pytest.fixture(scope="module")
+def open_dir(procs: Processes) -> Iterator[Path]:
+    """Agent work directories every user can traverse (pytest's own are 0700, like the
+    roles' old 0750 /var/lib/mesos)."""
+    path = Path(tempfile.mkdtemp(prefix="smack-standin-agents-"))
+    path.chmod(0o755)
+    procs.task_roots.append(path)
+    yield path
+    procs.stop_all()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def start_mesos_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str) -> Daemon:
     port = free_port()
     args = ["--ip=127.0.0.1", f"--port={port}", f"--zk={zk.url(path)}", "--quorum=1",
@@ -68,13 +120,24 @@ def start_mesos_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str) 
     return master
 
 
+def start_agent(procs: Processes, zk: ZooKeeper, path: str, hostname: str, work_dir: Path,
+                *extra: str) -> Daemon:  # fmt: skip
+    port = free_port()
+    args = ["--ip=127.0.0.1", f"--port={port}", f"--master={zk.url(path)}",
+            f"--hostname={hostname}", f"--work_dir={work_dir}",
+            f"--launcher_dir={procs.fs}/usr/libexec/mesos", *AGENT_FLAGS, *extra]  # fmt: skip
+    agent = procs.start("mesos-agent", args, port=port)
+    wait_until(lambda: fetch(port, "/health").status == 200)
+    return agent
+
+
 def start_marathon(procs: Processes, zk: ZooKeeper, *extra: str, mesos: str = "/mesos",
-                   path: str = "/marathon") -> Daemon:  # fmt: skip
+                   path: str = "/marathon", env: dict[str, str] | None = None) -> Daemon:  # fmt: skip
     port = free_port()
     args = ["--master", zk.url(mesos), "--zk", zk.url(path), "--http_port", str(port),
             "--hostname", "127.0.0.1", "--zk_session_timeout", "2000", *extra]  # fmt: skip
-    marathon = procs.start("marathon", args, port=port)
-    wait_until(lambda: fetch(port, "/ping").status in (200, 401))
+    marathon = procs.start("marathon", args, env, port=port)
+    wait_until(lambda: fetch(port, "/ping").status in (200, 401), timeout=20)
     return marathon
 
 
@@ -83,17 +146,23 @@ def info(marathon: Daemon) -> dict:
 
 
 @dataclass
-class Ha:
+class Cluster:
     mesos: Daemon
+    agents: list[Daemon]
     leader: Daemon
     standby: Daemon
 
 
 @pytest.fixture(scope="module")
-def ha(procs: Processes, zookeeper: ZooKeeper) -> Ha:
+def cluster(procs: Processes, zookeeper: ZooKeeper, open_dir: Path) -> Cluster:
+    """A Mesos master, two agents (hosts 'localhost' and '127.0.0.1', so a hostname-UNIQUE
+    app can run twice) and two Marathons whose tasks run as user nobody."""
     mesos = start_mesos_master(procs, zookeeper, "/mesos")
-    leader = start_marathon(procs, zookeeper)
-    wait_until(lambda: info(leader)["elected"])
+    agents = [start_agent(procs, zookeeper, "/mesos", host, open_dir / host)
+              for host in ("localhost", "127.0.0.1")]
+    wait_until(lambda: len(fetch(mesos.port, "/master/slaves").json()["slaves"]) == 2)
+    leader = start_marathon(procs, zookeeper, "--mesos_user", "nobody")
+    wait_until(lambda: info(leader)["frameworkId"])
     port = free_port()
     env = {  # the standby is configured the Debian way: MARATHON_* variables
         "MARATHON_MASTER": zookeeper.url("/mesos"),
@@ -101,213 +170,329 @@ def ha(procs: Processes, zookeeper: ZooKeeper) -> Ha:
         "MARATHON_HTTP_PORT": str(port),
         "MARATHON_HOSTNAME": "127.0.0.1",
         "MARATHON_ZK_SESSION_TIMEOUT": "2000",
+        "MARATHON_MESOS_USER": "nobody",
         "MARATHON_HA": "",
-        "MARATHON_APP_ID": "/ignored-task-variable",
     }
     standby = procs.start("marathon", [], env, port)
-    wait_until(lambda: fetch(port, "/v2/leader").status == 200)
-    wait_until(lambda: info(leader)["frameworkId"])
-    return Ha(mesos, leader, standby)
+    wait_until(lambda: fetch(port, "/v2/leader").status == 200, timeout=20)
+    return Cluster(mesos, agents, leader, standby)
 
 
-# ----- command line ------------------------------------------------------------------------
+# ----- start-up -------------------------------------------------------------------------------
+
+ARGS = ["--master", "zk://127.0.0.1:1/mesos", "--zk", "zk://127.0.0.1:1/marathon",
+        "--http_port", "8080", "--hostname", "127.0.0.1"]  # fmt: skip
 
 
-@pytest.mark.parametrize(("args", "env", "message"), [
-    (["--master", "zk://127.0.0.1:1/mesos", "--bogus"], {}, "Unknown option 'bogus'"),
-    (["--zk", "zk://127.0.0.1:1/marathon"], {}, "Required option 'master' not found"),
-    ([], {"MARATHON_MASTER": "zk://127.0.0.1:1/mesos", "MARATHON_HA": "true"},
-     "Excess arguments provided: 'true'"),
-    (["--master", "zk://127.0.0.1:1/mesos", "--http_port", "eighty"], {},
-     "Bad arguments for option 'http_port'"),
+@pytest.mark.parametrize(("name", "library", "args"), [
+    ("startup-no-native-lib", "", ARGS),
+    ("startup-plain-libmesos", "usr/lib/libmesos.so", ARGS),
+    ("help-no-native-lib", "", ["--help"]),
+    ("unknown-flag-no-native-lib", "", [*ARGS, "--no_such_flag"]),
 ])  # fmt: skip
-def test_bad_options_fail_like_scallop(
-    procs: Processes, args: list[str], env: dict[str, str], message: str
+def test_without_the_java_bindings_marathon_exits_107(
+    procs: Processes, name: str, library: str, args: list[str]
 ) -> None:
+    """Checked before any option is read (issue 13): the real trace, exit 107."""
+    env = {"MESOS_NATIVE_JAVA_LIBRARY": str(procs.fs / library) if library else ""}
     result = procs.run("marathon", args, env)
-    assert result.returncode == 1
-    assert result.stderr.decode().startswith(f"[scallop] Error: {message}")
+    assert result.returncode == int(text(f"{name}.exitcode"))
+    assert result.stderr == b""
+    assert without_stamps(result.stdout.decode()) == without_stamps(text(f"{name}.stdout"))
 
 
-def test_version_and_help(procs: Processes) -> None:
-    assert procs.run("marathon", ["--version"]).stdout == b"1.11.24\n"
-    result = procs.run("marathon", ["--help"])
-    assert result.returncode == 0 and b"--zk <arg>" in result.stdout
+def test_java_17_needs_java_lang_opened(procs: Processes) -> None:
+    name = "startup-java17-no-add-opens"
+    result = procs.run("marathon", ARGS, {"JAVA_OPTS": "-Xmx256m"})
+    assert result.returncode == int(text(f"{name}.exitcode")) == 107
+    out = without_stamps(result.stdout.decode())
+    real = without_stamps(text(f"{name}.stdout")).splitlines()
+    lines = out.splitlines()
+    assert lines[:4] == real[:4]  # hook, libmesos, Slf4jLogger, the ERROR line
+    assert "java.lang.reflect.InaccessibleObjectException: Unable to make protected final " \
+           "java.lang.Class java.lang.ClassLoader.defineClass" in out
+    assert 'module java.base does not "opens java.lang" to unnamed module' in out
+    assert lines[-1] == real[-1]  # shutting down with exit code 107
 
 
-# ----- HA, leader, Mesos -------------------------------------------------------------------
-
-
-def test_ping_on_every_instance(ha: Ha) -> None:
-    for marathon in (ha.leader, ha.standby):
-        answer = fetch(marathon.port, "/ping")
-        assert (answer.status, answer.body) == (200, b"pong")
-        assert answer.header(
-            "Content-Type",
-        ).startswith("text/plain")  # type: ignore[union-attr]
-
-
-def test_leader_and_info_agree(ha: Ha) -> None:
-    expected = f"127.0.0.1:{ha.leader.port}"
-    for marathon in (ha.leader, ha.standby):
-        assert fetch(marathon.port, "/v2/leader").json() == {"leader": expected}
-        assert info(marathon)["leader"] == expected
-    leader, standby = info(ha.leader), info(ha.standby)
-    assert leader["elected"] is True and standby["elected"] is False
-    assert leader["version"].startswith("1.11.") and leader["name"] == "marathon"
-    assert set(leader) == {"name", "version", "buildref", "elected", "leader", "frameworkId",
-                           "marathon_config", "zookeeper_config", "http_config"}  # fmt: skip
-    assert leader["marathon_config"]["master"].endswith("/mesos")
-    assert leader["zookeeper_config"]["zk"].endswith("/marathon")
-    assert leader["http_config"]["http_port"] == ha.leader.port
-
-
-def test_leader_latch_in_zookeeper(ha: Ha, zookeeper: ZooKeeper) -> None:
-    with zk_session(zookeeper) as zk:
-        children = zk.get_children("/marathon/leader-curator")
-        assert len(children) == 2
-        assert all(re.fullmatch(r"_c_[0-9a-f-]{36}-latch-\d{10}", c) for c in children), children
-        first = min(children, key=lambda c: c.rsplit("-", 1)[1])
-        data, stat = zk.get(f"/marathon/leader-curator/{first}")
-        assert data.decode() == f"127.0.0.1:{ha.leader.port}" and stat.ephemeralOwner != 0
-
-
-def test_registered_with_mesos_as_framework(ha: Ha) -> None:
-    framework_id = info(ha.leader)["frameworkId"]
-    state = fetch(ha.mesos.port, "/master/state").json()
-    [framework] = state["frameworks"]
-    assert framework["id"] == framework_id
-    assert framework["name"] == "marathon" and framework["active"] is True
-    assert framework["webui_url"] == f"http://127.0.0.1:{ha.leader.port}"
-    assert fetch(ha.mesos.port, "/master/frameworks").json()["frameworks"][0]["id"] == framework_id
-    assert fetch(ha.mesos.port, "/metrics/snapshot").json()["master/frameworks_active"] == 1.0
-
-
-def test_not_ready_without_a_mesos_master(procs: Processes, zookeeper: ZooKeeper) -> None:
-    lonely = start_marathon(procs, zookeeper, mesos="/mesos-nobody-home", path="/marathon-lonely")
-    wait_until(lambda: info(lonely)["elected"])
-    time.sleep(1.0)
-    assert info(lonely)["frameworkId"] is None
-    assert fetch(lonely.port, "/ping").body == b"pong"
-    lonely.signal(signal.SIGKILL)
-
-
-# ----- apps ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("example", VALID, ids=lambda p: p.stem)
-def test_valid_examples_are_accepted_and_stored(
-    ha: Ha, zookeeper: ZooKeeper, example: Path
+@pytest.mark.parametrize(("name", "args", "env"), [
+    ("startup-unknown-flag", [*ARGS, "--no_such_flag"], {}),
+    ("startup-missing-master", ARGS[2:], {}),
+    ("version-flag", ["--version"], {}),
+    ("launcher-env-unknown-marathon-var", ARGS, {"MARATHON_NO_SUCH_FLAG": "x"}),
+    ("launcher-env-flag-and-env-conflict", [*ARGS[:4], "--http_port", "8083"],
+     {"MARATHON_HTTP_PORT": "8084"}),
+])  # fmt: skip
+def test_option_errors_are_scallop_s(
+    procs: Processes, name: str, args: list[str], env: dict[str, str]
 ) -> None:
-    body = json.loads(example.read_text())
-    via = (
-        ha.standby if "docker" in example.name else ha.leader
-    )  # one goes through the standby's proxy
-    answer = fetch(via.port, "/v2/apps", "POST", body)
-    assert answer.status == 201, answer.body
-    app = answer.json()
-    assert app["id"] == body["id"] and app["instances"] == body["instances"]
-    assert (
-        app["tasksRunning"] == 0
-        and app["deployments"]
-        and answer.header("Location").endswith(body["id"])
-    )  # type: ignore[union-attr]
-    stored = fetch(ha.leader.port, f"/v2/apps{body['id']}").json()["app"]
-    assert stored["version"] == app["version"] and stored["deployments"] == []
-    with zk_session(zookeeper) as zk:
-        data, _ = zk.get(f"/marathon/state/apps/{body['id'].strip('/').replace('/', '_')}")
-        assert json.loads(data)["id"] == body["id"]
-    assert fetch(ha.leader.port, "/v2/apps", "POST", body).status == 409
+    """The JVM reads MARATHON_* itself, before the command line: an unknown variable is an
+    unknown option, a variable plus the same flag two arguments."""
+    result = procs.run("marathon", args, env)
+    assert result.returncode == int(text(f"{name}.exitcode")) == 1
+    assert result.stderr.decode() == text(f"{name}.stderr")
+    assert without_stamps(result.stdout.decode()) == without_stamps(text(f"{name}.stdout"))
 
 
-@pytest.mark.parametrize("example", INVALID, ids=lambda p: p.stem)
-def test_invalid_examples_are_rejected(ha: Ha, example: Path) -> None:
-    body = json.loads(example.read_text())
-    answer = fetch(ha.leader.port, "/v2/apps", "POST", body)
-    assert answer.status == 422, answer.body
-    error = answer.json()
-    assert error["message"] == "Object is not valid" and error["details"]
-    assert all(d["path"].startswith("/") and d["errors"] for d in error["details"])
-    assert fetch(ha.leader.port, f"/v2/apps{body['id']}").status == 404
+def test_help_and_the_launcher_s_own_usage(procs: Processes) -> None:
+    helped = procs.run("marathon", ["--help"])
+    assert helped.returncode == 0
+    first = without_stamps(helped.stdout.decode()).splitlines()[0]
+    assert first == without_stamps(text("help.stdout")).splitlines()[0]
+    assert b"--zk <arg>" in helped.stdout
+    usage = procs.run("marathon", ["-h"])
+    assert usage.returncode == int(text("launcher-dash-h.exitcode")) == 1
+    real = text("launcher-dash-h.stdout").splitlines()
+    mine = usage.stdout.decode().splitlines()
+    assert [line for line in mine if "currently" not in line] == \
+        [line for line in real if "currently" not in line]
 
 
-def test_list_reports_instances_but_runs_nothing(ha: Ha) -> None:
-    apps = {a["id"]: a for a in fetch(ha.leader.port, "/v2/apps").json()["apps"]}
-    assert set(apps) == {json.loads(p.read_text())["id"] for p in VALID}
-    assert apps["/team-a/worker"]["instances"] == 3
-    assert all(a["tasksRunning"] == 0 and a["deployments"] == [] for a in apps.values())
-    assert fetch(ha.leader.port, "/v2/deployments").json() == []
-    assert fetch(ha.standby.port, "/v2/apps").json()["apps"], "the standby proxies to the leader"
+# ----- the running cluster -------------------------------------------------------------------
 
 
-def test_put_is_idempotent(ha: Ha, zookeeper: ZooKeeper) -> None:
-    body = json.loads((EXAMPLES / "valid-env-labels.json").read_text())
-    node = "/marathon/state/apps/team-a_worker"
-    before = fetch(ha.leader.port, "/v2/apps/team-a/worker").json()["app"]
-    with zk_session(zookeeper) as zk:
-        mzxid = zk.exists(node).mzxid
-        again = fetch(ha.leader.port, "/v2/apps/team-a/worker", "PUT", body)
-        assert again.status == 200 and again.json()["deploymentId"]
-        assert again.json()["version"] == before["version"]
-        assert zk.exists(node).mzxid == mzxid  # nothing written
-        scaled = fetch(ha.leader.port, "/v2/apps/team-a/worker", "PUT", {**body, "instances": 5})
-        assert scaled.status == 200 and scaled.json()["version"] != before["version"]
-        assert zk.exists(node).mzxid != mzxid
-    after = fetch(ha.leader.port, "/v2/apps/team-a/worker").json()["app"]
-    assert after["instances"] == 5
-    assert after["versionInfo"]["lastConfigChangeAt"] == before["versionInfo"]["lastConfigChangeAt"]
-    created = fetch(
-        ha.leader.port, "/v2/apps/tools/new", "PUT", {"cmd": "sleep 60", "cpus": 0.1, "mem": 16}
-    )
-    assert created.status == 201
-    bad = fetch(ha.leader.port, "/v2/apps/tools/new", "PUT", {"cpus": -1})
-    assert bad.status == 422 and bad.json()["details"][0]["path"] == "/cpus"
+@pytest.mark.parametrize(("path", "name"), [
+    ("/ping", "ping"), ("/v2/info", "v2-info"), ("/v2/leader", "v2-leader"),
+    ("/v2/queue", "v2-queue-empty"), ("/v2/pods", "v2-pods-empty"),
+    ("/metrics", "metrics"), ("/", "root"), ("/v2/eventSubscriptions", "v2-eventSubscriptions"),
+])  # fmt: skip
+def test_the_leader_answers_like_the_real_one(cluster: Cluster, path: str, name: str) -> None:
+    answer = fetch(cluster.leader.port, path)
+    like(answer, name)
+    assert answer.header("X-Marathon-Leader") == f"http://127.0.0.1:{cluster.leader.port}"
+    if (SAMPLES / f"{name}.json").exists() and name != "metrics":
+        assert_same_shape(sample(name), answer.json())
+    if name == "ping":
+        assert answer.body == b"pong"
 
 
-def test_delete(ha: Ha, zookeeper: ZooKeeper) -> None:
-    assert fetch(ha.leader.port, "/v2/apps/tools/new", "DELETE").status == 200
-    missing = fetch(ha.leader.port, "/v2/apps/tools/new")
-    assert missing.status == 404 and missing.json() == {
-        "message": "App '/tools/new' does not exist"
-    }
-    with zk_session(zookeeper) as zk:
-        assert "tools_new" not in zk.get_children("/marathon/state/apps")
+def test_every_standby_forwards_to_the_leader(cluster: Cluster) -> None:
+    """LeaderProxyFilter covers every path: a standby's /v2/info is the leader's, elected
+    true, and only X-Marathon-Via tells that it was forwarded (issue 13, smack status)."""
+    via = f"1.1 127.0.0.1:{cluster.standby.port}"
+    direct, forwarded = (fetch(m.port, "/v2/info") for m in (cluster.leader, cluster.standby))
+    assert direct.header("X-Marathon-Via") is None
+    assert forwarded.header("X-Marathon-Via") == via
+    assert direct.json()["elected"] is True and forwarded.json()["elected"] is True
+    assert forwarded.json()["leader"] == f"127.0.0.1:{cluster.leader.port}"
+    assert forwarded.header("X-Marathon-Leader") == f"http://127.0.0.1:{cluster.leader.port}"
+    for path in ("/ping", "/v2/leader", "/v2/apps"):
+        assert fetch(cluster.standby.port, path).header("X-Marathon-Via") == via
+    assert_same_shape(sample("v2-info"), forwarded.json())
 
 
-def test_failover_keeps_apps_and_framework(ha: Ha) -> None:
-    framework_id = info(ha.leader)["frameworkId"]
-    apps = sorted(a["id"] for a in fetch(ha.leader.port, "/v2/apps").json()["apps"])
-    ha.leader.signal(signal.SIGTERM)
-    ha.leader.wait(5)
-    wait_until(lambda: info(ha.standby)["elected"], timeout=15)
-    assert fetch(ha.standby.port, "/v2/leader").json() == {"leader": f"127.0.0.1:{ha.standby.port}"}
-    assert sorted(a["id"] for a in fetch(ha.standby.port, "/v2/apps").json()["apps"]) == apps
-    assert info(ha.standby)["frameworkId"] == framework_id  # read back from ZooKeeper
+def test_what_json_endpoints_refuse(cluster: Cluster) -> None:
+    def with_accept(path: str, accept: str) -> Answer:
+        request = urllib.request.Request(f"http://127.0.0.1:{cluster.leader.port}{path}",
+                                         headers={"Accept": accept})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return Answer(response.status, response.getheaders(), response.read())
+        except urllib.error.HTTPError as err:
+            return Answer(err.code, list(err.headers.items()), err.read())
 
-    def reregistered() -> dict | None:
-        framework = fetch(ha.mesos.port, "/master/frameworks").json()["frameworks"][0]
-        return framework if "reregistered_time" in framework else None
+    for path, accept, name in (("/v2/tasks", "text/plain", "v2-tasks-empty-text"),
+                               ("/v2/info", "text/html", "v2-info-no-accept-json")):
+        answer = with_accept(path, accept)
+        like(answer, name)
+        assert answer.json() == sample(name)
 
-    framework = wait_until(reregistered)
-    assert framework["id"] == framework_id and framework["active"] is True
+
+@pytest.fixture(scope="module")
+def idle(procs: Processes, zookeeper: ZooKeeper) -> Daemon:
+    """A Marathon whose Mesos master has no agent: apps are stored, never launched (one
+    example fetches from the internet, which no test may reach)."""
+    start_mesos_master(procs, zookeeper, "/mesos-idle")
+    marathon = start_marathon(procs, zookeeper, "--disable_ha", mesos="/mesos-idle",
+                              path="/marathon-idle")
+    wait_until(lambda: info(marathon)["frameworkId"])
+    return marathon
 
 
-# ----- authentication -------------------------------------------------------------------
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
+def test_the_app_examples_get_the_real_answers(idle: Daemon, example: Path) -> None:
+    """422 bodies are Marathon's own (Play's error keys, accord's messages); an unknown field
+    is ignored (201), the secrets and root-volume examples are refused."""
+    name = f"post-{example.stem}"
+    answer = fetch(idle.port, "/v2/apps", "POST", json.loads(example.read_text()))
+    like(answer, name)
+    if answer.status == 422:
+        assert answer.json() == sample(name)
+    else:
+        assert_same_shape(sample(name), answer.json())
+        app_id = answer.json()["id"]
+        assert fetch(idle.port, f"/v2/apps{app_id}", "GET").status == 200
+        assert fetch(idle.port, f"/v2/apps{app_id}?force=true", "DELETE").status == 200
+
+
+def test_the_captured_hello_session(cluster: Cluster) -> None:
+    """The session of real-marathon-samples/hello-*: same statuses, headers and shapes."""
+    port = cluster.leader.port
+    posted = fetch(port, "/v2/apps", "POST", HELLO)
+    like(posted, "hello-post")
+    assert_same_shape(sample("hello-post"), posted.json())
+    assert posted.json()["portDefinitions"][0]["port"] == 0  # assigned after the POST
+    deployment = posted.header("Marathon-Deployment-Id")
+    assert posted.json()["deployments"] == [{"id": deployment}]
+    deploying = fetch(port, "/v2/deployments").json()
+    assert [d["id"] for d in deploying] == [deployment]
+    assert_same_shape(sample("hello-v2-deployments-deploying"), deploying)
+    assert deploying[0]["steps"] == sample("hello-v2-deployments-deploying")[0]["steps"]
+
+    running = wait_until(lambda: (app := fetch(port, "/v2/apps/hello").json()["app"])
+                         ["tasksRunning"] == 2 and not app["deployments"] and app, timeout=30)
+    assert_same_shape(sample("hello-get-running")["app"], running)
+    assert running["portDefinitions"][0]["port"] == 10000
+    task = running["tasks"][0]
+    assert re.fullmatch(r"hello\.instance-[0-9a-f-]{36}\._app\.1", task["id"])
+    assert {t["host"] for t in running["tasks"]} <= {"127.0.0.1", "localhost"}
+    tasks = fetch(port, "/v2/apps/hello/tasks")
+    like(tasks, "hello-tasks")
+    assert_same_shape(sample("hello-tasks"), tasks.json())
+    assert {t["servicePorts"] == [] for t in tasks.json()["tasks"]} == {True}
+    everything = fetch(port, "/v2/tasks").json()
+    assert_same_shape(sample("hello-v2-tasks"), everything)
+    assert {tuple(t["servicePorts"]) for t in everything["tasks"]} == {(10000,)}
+    # The task really runs, on its agent's port, as --mesos_user, in its sandbox.
+    for task in running["tasks"]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{task['ports'][0]}/", timeout=10) as page:  # noqa: S310
+            assert b"stdout" in page.read()  # the sandbox's listing
+    frameworks = fetch(cluster.mesos.port, "/master/frameworks").json()
+    assert_same_shape(sample("hello-mesos-master-frameworks")["frameworks"][0]["tasks"][0],
+                      frameworks["frameworks"][0]["tasks"][0])
+    assert frameworks["frameworks"][0]["user"] == "nobody"
+
+    full = {**HELLO, "instances": 1}
+    scaled = fetch(port, "/v2/apps/hello", "PUT", full)
+    like(scaled, "hello-put-instances-1")
+    assert scaled.json()["deploymentId"] == scaled.header("Marathon-Deployment-Id")
+    steps = fetch(port, "/v2/deployments").json()
+    assert [s["actions"][0]["action"] for d in steps for s in d["steps"]] in (
+        [], ["ScaleApplication"])
+    wait_until(lambda: fetch(port, "/v2/apps/hello").json()["app"]["tasksRunning"] == 1)
+    wait_until(lambda: fetch(port, "/v2/deployments").json() == [])
+    version = fetch(port, "/v2/apps/hello").json()["app"]["version"]
+    identical = fetch(port, "/v2/apps/hello", "PUT", full)
+    like(identical, "hello-put-identical")
+    assert identical.json()["deploymentId"] != scaled.json()["deploymentId"]
+    assert fetch(port, "/v2/deployments").json() == []  # a plan without steps
+    assert fetch(port, "/v2/apps/hello").json()["app"]["version"] == version
+    versions = fetch(port, "/v2/apps/hello/versions").json()
+    assert_same_shape(sample("hello-versions"), versions)
+    assert len(versions["versions"]) == 2
+
+    deleted = fetch(port, "/v2/apps/hello", "DELETE")
+    like(deleted, "hello-delete")
+    gone = fetch(port, "/v2/apps/hello")
+    like(gone, "hello-get-after-delete")
+    assert gone.json() == sample("hello-get-after-delete")
+    again = fetch(port, "/v2/apps/hello", "DELETE")
+    like(again, "hello-delete-again")
+    assert again.json() == sample("hello-delete-again")
+    wait_until(lambda: fetch(port, "/v2/tasks").json() == {"tasks": []}, timeout=20)
+    wait_until(lambda: fetch(port, "/v2/deployments").json() == [])
+
+
+def test_a_task_user_the_agent_lacks_drops_the_task(cluster: Cluster) -> None:
+    """issue 13: TASK_DROPPED "Failed to chown directory to 'marathon': No such user" when
+    the agents had no user marathon."""
+    app = {"id": "/nouser", "cmd": "sleep 600", "cpus": 0.1, "mem": 16, "user": "nosuchuser"}
+    assert fetch(cluster.leader.port, "/v2/apps", "POST", app).status == 201
+    failure = wait_until(lambda: fetch(cluster.leader.port, "/v2/apps/nouser").json()["app"]
+                         .get("lastTaskFailure"), timeout=20)
+    assert failure["state"] == "TASK_DROPPED"
+    assert failure["message"] == "Failed to chown directory to 'nosuchuser': No such user " \
+                                 "'nosuchuser'"
+    assert set(failure) == set(sample("after-examples-v2-apps-embed-lastTaskFailure")
+                               ["apps"][1]["lastTaskFailure"])
+    assert fetch(cluster.leader.port, "/v2/apps/nouser?force=true", "DELETE").status == 200
+
+
+def test_the_framework_and_its_tasks_at_the_mesos_master(cluster: Cluster) -> None:
+    frameworks = fetch(cluster.mesos.port, "/master/frameworks").json()
+    real = sample("hello-mesos-master-frameworks")
+    assert list(frameworks) == list(real)
+    framework = frameworks["frameworks"][0]
+    assert list(framework) == list(real["frameworks"][0])
+    assert framework["id"] == info(cluster.leader)["frameworkId"]
+    assert framework["capabilities"] == real["frameworks"][0]["capabilities"]
+    assert framework["webui_url"] == f"http://127.0.0.1:{cluster.leader.port}"
+
+
+def test_failover_keeps_the_tasks(cluster: Cluster, procs: Processes,
+                                  zookeeper: ZooKeeper) -> None:  # fmt: skip
+    app = {"id": "/keeper", "cmd": "sleep 600", "cpus": 0.1, "mem": 16}
+    assert fetch(cluster.leader.port, "/v2/apps", "POST", app).status == 201
+    task = wait_until(lambda: [t for t in fetch(cluster.leader.port, "/v2/tasks").json()["tasks"]
+                               if t["state"] == "TASK_RUNNING" and t["appId"] == "/keeper"])[0]
+    framework_id = info(cluster.leader)["frameworkId"]
+    cluster.leader.signal(signal.SIGTERM)
+    assert cluster.leader.wait(10) == 128 + signal.SIGTERM  # Marathon exits 143
+    wait_until(lambda: fetch(cluster.standby.port, "/v2/leader").json()["leader"]
+               == f"127.0.0.1:{cluster.standby.port}", timeout=20)
+    assert info(cluster.standby)["frameworkId"] == framework_id  # read back from ZooKeeper
+    time.sleep(2)  # reconciliation with Mesos
+    tasks = fetch(cluster.standby.port, "/v2/tasks").json()["tasks"]
+    assert [t["id"] for t in tasks if t["appId"] == "/keeper"] == [task["id"]]
+    assert fetch(cluster.standby.port, "/v2/apps/keeper", "DELETE").status == 200
+    cluster.leader = start_marathon(procs, zookeeper, "--mesos_user", "nobody")
+    cluster.leader, cluster.standby = cluster.standby, cluster.leader
+
+
+# ----- a sandbox the task's user cannot read ---------------------------------------------------
+
+
+def test_a_sandbox_its_user_cannot_read_fails_the_health_check(
+    procs: Processes, zookeeper: ZooKeeper, workdir: Path
+) -> None:
+    """issue 13: /var/lib/mesos 0750 root:root, tasks as user marathon -> `python3 -m
+    http.server` answers 404 to everything, and the HTTP health check kills it in a loop."""
+    private = workdir / "private"  # 0700, like pytest's own directories
+    private.mkdir(mode=0o700)
+    mesos = start_mesos_master(procs, zookeeper, "/mesos-private")
+    start_agent(procs, zookeeper, "/mesos-private", "localhost", private / "agent")
+    marathon = start_marathon(procs, zookeeper, "--mesos_user", "nobody", "--disable_ha",
+                              mesos="/mesos-private", path="/marathon-private")  # fmt: skip
+    wait_until(lambda: info(marathon)["frameworkId"], timeout=20)
+    app = {"id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 32,
+           "healthChecks": [{"protocol": "HTTP", "path": "/", "gracePeriodSeconds": 1,
+                             "intervalSeconds": 1, "delaySeconds": 0,
+                             "maxConsecutiveFailures": 2}]}  # fmt: skip
+    assert fetch(marathon.port, "/v2/apps", "POST", app).status == 201
+    failure = wait_until(lambda: fetch(marathon.port, "/v2/apps/web").json()["app"]
+                         .get("lastTaskFailure"), timeout=30)
+    assert failure["state"] == "TASK_KILLED"
+    assert failure["message"] == \
+        "Task was killed since health check failed. Reason: 404 Not Found"
+    assert "Task was killed since health check failed. Reason: 404 Not Found" in marathon.log()
+    # ...and it is launched again, and killed again: the deployment never ends.
+    wait_until(lambda: fetch(marathon.port, "/v2/apps/web").json()["app"]["lastTaskFailure"]
+               ["taskId"] != failure["taskId"], timeout=30)
+    assert fetch(marathon.port, "/v2/deployments").json() != []
+    assert fetch(mesos.port, "/master/frameworks").json()["frameworks"][0]["user"] == "nobody"
+
+
+# ----- authentication -------------------------------------------------------------------------
 
 
 def test_http_credentials(procs: Processes, zookeeper: ZooKeeper) -> None:
-    """--http_credentials guards every endpoint, /ping included (Marathon issue #7207)."""
-    guarded = start_marathon(procs, zookeeper, "--http_credentials", "admin:secret", "--disable_ha",
-                             path="/marathon-auth")  # fmt: skip
-    denied = fetch(guarded.port, "/ping")
-    assert denied.status == 401 and denied.header("WWW-Authenticate") == 'Basic realm="Mesosphere"'
-    assert fetch(guarded.port, "/ping", auth=("admin", "nope")).status == 401
+    """--http_credentials (or MESOSPHERE_HTTP_CREDENTIALS) guards every endpoint, /ping
+    included, with Jetty's page and realm "null" whatever --http_realm says."""
+    guarded = start_marathon(procs, zookeeper, "--http_credentials", "admin:secret",
+                             "--http_realm", "Marathon", "--disable_ha", path="/marathon-auth")
+    for path, name in (("/ping", "auth-ping-noauth"), ("/v2/apps", "auth-realm-v2-apps-noauth")):
+        denied = fetch(guarded.port, path)
+        like(denied, name)
+        assert denied.body == (SAMPLES / f"{name}.body").read_bytes()
+    wrong = fetch(guarded.port, "/v2/info", auth=("admin", "nope"))
+    like(wrong, "auth-v2-info-wrongpw")
     assert fetch(guarded.port, "/ping", auth=("admin", "secret")).body == b"pong"
-    assert fetch(guarded.port, "/v2/apps").status == 401
-    assert wait_until(
-        lambda: fetch(guarded.port, "/v2/apps", auth=("admin", "secret")).status == 200
-    )
     guarded.signal(signal.SIGKILL)
+    from_env = start_marathon(procs, zookeeper, "--disable_ha", path="/marathon-auth-env",
+                              env={"MESOSPHERE_HTTP_CREDENTIALS": "envuser:pw"})
+    assert fetch(from_env.port, "/v2/info").status == 401
+    wait_until(lambda: fetch(from_env.port, "/ping", auth=("envuser", "pw")).status == 200)
+    from_env.signal(signal.SIGKILL)
 
 
 def test_mesos_framework_authentication(
@@ -316,8 +501,8 @@ def test_mesos_framework_authentication(
     (workdir / "credentials.json").write_bytes(
         (samples() / "auth-credentials-example.json").read_bytes()
     )
-    (workdir / "secret").write_text("s3cret\n")
-    (workdir / "wrong").write_text("wrong-secret\n")
+    (workdir / "secret").write_text("s3cret")
+    (workdir / "wrong").write_text("wrong-secret")
     master = start_mesos_master(procs, zookeeper, "/mesos-fwauth", "--authenticate_frameworks",
                                 f"--credentials={workdir}/credentials.json")  # fmt: skip
     common = ["--mesos_authentication", "--mesos_authentication_principal", "ops", "--disable_ha"]
@@ -328,5 +513,15 @@ def test_mesos_framework_authentication(
     assert fetch(master.port, "/master/state").json()["frameworks"][0]["principal"] == "ops"
     bad = start_marathon(procs, zookeeper, *common, from_file, f"{workdir}/wrong",
                          mesos="/mesos-fwauth", path="/marathon-fwauth-2")  # fmt: skip
-    assert bad.wait(10) == 1
-    assert f"Master master@127.0.0.1:{master.port} refused authentication" in bad.log()
+    assert bad.wait(15) == int(text("startup-bad-mesos-secret.exitcode")) == 106
+    assert "Master refused authentication" in bad.log()
+    assert "Master refused authentication" in text("startup-bad-mesos-secret.stdout")
+
+
+def test_the_leader_latch_in_zookeeper(cluster: Cluster, zookeeper: ZooKeeper) -> None:
+    with zk_session(zookeeper) as zk:
+        children = zk.get_children("/marathon/leader-curator")
+        assert all(re.fullmatch(r"_c_[0-9a-f-]{36}-latch-\d{10}", c) for c in children), children
+        first = min(children, key=lambda c: c.rsplit("-", 1)[1])
+        data, stat = zk.get(f"/marathon/leader-curator/{first}")
+        assert data.decode() == f"127.0.0.1:{cluster.leader.port}" and stat.ephemeralOwner != 0

@@ -1,8 +1,10 @@
 """The stand-in Debian packages and apt repository, and mesos-init-wrapper (no nodes, no ZK).
 
-Compared with: real-mesos-samples/install-layout.txt (paths, unit files, package name),
-spark-on-mesos-notes.md (libmesos with and without JNI symbols), mesos-packaging-notes.md
-(wrapper contract), the reference flag tables (data files up to date).
+Compared with: real-mesos-samples/install-layout.txt (paths, unit files, package name), the
+real build's libraries as issue 13 describes them (libmesos.so without the Java bindings,
+libmesos-java.so with them), mesos-packaging-notes.md (wrapper contract, as corrected after a
+real 3-master deploy: /etc/mesos/zk is not read), the reference flag tables (data files up to
+date).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.standins import gen_flag_tables
 from tests.standins.aptrepo import parse_packages
 from tests.standins.build import (
     MARATHON_VERSION,
-    MESOS_JNI_VERSION,
+    MESOS_NOJNI_VERSION,
     MESOS_VERSION,
     build_packages,
     build_repository,
@@ -42,8 +44,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def jni_debs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return build_packages(tmp_path_factory.mktemp("jni"), jni=True, etc_defaults=True)
+def variant_debs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The variant without Java bindings, with Apache-style /etc defaults."""
+    return build_packages(tmp_path_factory.mktemp("nojni"), jni=False, etc_defaults=True)
 
 
 def deb(repo: Path, package: str) -> Path:
@@ -115,6 +118,12 @@ def test_mesos_paths_match_the_real_install_layout(repo: Path) -> None:
     assert files["/usr/lib/libmesos.so.1.11.0"] == "f"
     assert files["/usr/lib/libmesos.so.0"] == "l -> libmesos.so.1.11.0"
     assert files["/usr/lib/libmesos.so"] == "l -> libmesos.so.0"
+    assert files["/usr/lib/libmesos-java.so.1.11.0"] == "f"
+    assert files["/usr/lib/libmesos-java.so.0"] == "l -> libmesos-java.so.1.11.0"
+    assert files["/usr/lib/libmesos-java.so"] == "l -> libmesos-java.so.0"
+    assert files["/usr/libexec/mesos/mesos-executor"] == "f"
+    layout = (samples() / "install-layout.txt").read_text()
+    assert "<prefix>/libexec/mesos\tEXECUTABLE\tmesos-executor" in layout
     assert files["/usr/lib/systemd/system/mesos-master.service"] == "f"
     assert files["/usr/lib/systemd/system/mesos-agent.service"] == "f"
     assert files["/usr/share/mesos/webui"] == "d"
@@ -154,21 +163,33 @@ def jni_symbols(path: Path) -> list[str]:
     return [line.split()[-1] for line in out.splitlines() if "Java_org_apache_mesos" in line]
 
 
-def test_libmesos_without_and_with_jni_symbols(
-    repo: Path, jni_debs: list[Path], tmp_path: Path
+def test_the_java_bindings_are_in_libmesos_java_only(
+    repo: Path, variant_debs: list[Path], tmp_path: Path
 ) -> None:
-    plain = unpack(deb(repo, "aventer-mesos"), tmp_path / "plain") / "usr/lib/libmesos.so"
-    jni = unpack(jni_debs[0], tmp_path / "jni") / "usr/lib/libmesos.so"
-    assert jni_symbols(plain) == []  # like the CMake-built real library (spark-on-mesos-notes.md)
-    assert "Java_org_apache_mesos_MesosSchedulerDriver_initialize" in jni_symbols(jni)
-    assert field(jni_debs[0], "Version") == MESOS_JNI_VERSION
-    assert "WITH Java (JNI)" in field(jni_debs[0], "Description")
+    """As in the real aventer-mesos: libmesos.so has none, libmesos-java.so has them (with the
+    entry points Marathon and Spark call first, and JNI_OnLoad); the ~nojni variant has no
+    libmesos-java.so at all."""
+    root = unpack(deb(repo, "aventer-mesos"), tmp_path / "default")
+    assert jni_symbols(root / "usr/lib/libmesos.so") == []
+    bindings = jni_symbols(root / "usr/lib/libmesos-java.so")
+    for name in ("Java_org_apache_mesos_MesosNativeLibrary__1version",
+                 "Java_org_apache_mesos_MesosSchedulerDriver_initialize",
+                 "Java_org_apache_mesos_MesosSchedulerDriver_launchTasks",
+                 "Java_org_apache_mesos_MesosExecutorDriver_initialize"):
+        assert name in bindings
+    assert (root / "usr/lib/aventer-mesos-standin/mesos-standin-driver.jar").is_file()
+    assert "libmesos-java.so" in field(deb(repo, "aventer-mesos"), "Description")
+    variant = unpack(variant_debs[0], tmp_path / "nojni")
+    assert not (variant / "usr/lib/libmesos-java.so").exists()
+    assert jni_symbols(variant / "usr/lib/libmesos.so") == []
+    assert field(variant_debs[0], "Version") == MESOS_NOJNI_VERSION
+    assert "none (no libmesos-java.so" in field(variant_debs[0], "Description")
 
 
 def test_etc_defaults_option_ships_apache_style_conffiles(
-    jni_debs: list[Path], tmp_path: Path
+    variant_debs: list[Path], tmp_path: Path
 ) -> None:
-    subprocess.run(["dpkg-deb", "-e", str(jni_debs[0]), str(tmp_path)], check=True)
+    subprocess.run(["dpkg-deb", "-e", str(variant_debs[0]), str(tmp_path)], check=True)
     conffiles = (tmp_path / "conffiles").read_text().split()
     assert conffiles == [
         "/etc/default/mesos",
@@ -278,11 +299,12 @@ def run_wrapper(
 
 def test_wrapper_turns_config_files_into_flags(wrapper: tuple[Path, Path]) -> None:
     script, etc = wrapper
-    (etc / "mesos/zk").write_text("zk://10.0.0.1:2181,10.0.0.2:2181/mesos\n")
+    (etc / "mesos/zk").write_text("zk://10.9.9.9:2181/not-read\n")
     (etc / "default/mesos").write_text(
         'ULIMIT="-n 4096"\nMESOS_LOGGING_LEVEL=WARNING\nLOGS=/var/log/mesos\n'
     )
-    (etc / "default/mesos-agent").write_text("IP=10.0.0.5\n")
+    (etc / "default/mesos-agent").write_text(
+        "IP=10.0.0.5\nMASTER=zk://10.0.0.1:2181,10.0.0.2:2181/mesos\n")
     (etc / "mesos-agent/work_dir").write_text("/var/lib/mesos/agent\n")
     (etc / "mesos-agent/work_dir.dpkg-dist").write_text("/ignored\n")
     (etc / "mesos-agent/containerizers.rpmnew").write_text("docker\n")
@@ -311,8 +333,7 @@ def test_wrapper_turns_config_files_into_flags(wrapper: tuple[Path, Path]) -> No
 
 def test_wrapper_master_and_file_precedence(wrapper: tuple[Path, Path]) -> None:
     script, etc = wrapper
-    (etc / "mesos/zk").write_text("zk://zk1:2181/mesos\n")
-    (etc / "default/mesos-master").write_text("PORT=5050\nCLUSTER=smack\n")
+    (etc / "default/mesos-master").write_text("PORT=5050\nCLUSTER=smack\nZK=zk://zk1:2181/mesos\n")
     (etc / "mesos-master/quorum").write_text("2\n")
     (etc / "mesos-master/port").write_text("5055\n")  # a per-flag file wins over PORT
     result = run_wrapper(script, etc, "master", "--no-logger")
@@ -324,6 +345,32 @@ def test_wrapper_master_and_file_precedence(wrapper: tuple[Path, Path]) -> None:
         "ARG --port=5055",
         "ARG --quorum=2",
     ]
+
+
+@pytest.mark.parametrize("role", ["master", "agent"])
+def test_the_wrapper_never_reads_etc_mesos_zk(wrapper: tuple[Path, Path], role: str) -> None:
+    """A real 3-master deploy with only /etc/mesos/zk written: every master ran without --zk
+    (and elected itself), issue 13. The ZooKeeper URL comes from ZK / MASTER or a flag file."""
+    script, etc = wrapper
+    (etc / "mesos/zk").write_text("zk://zk1:2181/mesos\n")
+    args = [line for line in run_wrapper(script, etc, "--no-logger", role).stdout.splitlines()
+            if line.startswith("ARG")]
+    assert not [a for a in args if a.startswith(("ARG --zk", "ARG --master"))], args
+    flag = "zk" if role == "master" else "master"
+    (etc / f"mesos-{role}" / flag).write_text("zk://zk2:2181/mesos\n")
+    args = [line for line in run_wrapper(script, etc, "--no-logger", role).stdout.splitlines()
+            if line.startswith("ARG")]
+    assert f"ARG --{flag}=zk://zk2:2181/mesos" in args
+
+
+def test_the_apache_style_defaults_pass_etc_mesos_zk_on(
+    variant_debs: list[Path], tmp_path: Path
+) -> None:
+    """The etc_defaults variant is what the Apache/Mesosphere packages shipped: their
+    /etc/default files hand /etc/mesos/zk to the wrapper through ZK and MASTER."""
+    root = unpack(variant_debs[0], tmp_path / "root")
+    assert "ZK=`cat /etc/mesos/zk`" in (root / "etc/default/mesos-master").read_text()
+    assert "MASTER=`cat /etc/mesos/zk`" in (root / "etc/default/mesos-agent").read_text()
 
 
 def test_wrapper_logs_through_logger(wrapper: tuple[Path, Path], tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from infra.nodes.model import Node
 from infra.status import (
     HttpAnswer,
     MarathonAnswer,
+    MesosAgentAnswer,
     MesosMasterAnswer,
     Outcome,
     ProbeError,
@@ -77,6 +78,10 @@ def srvr_as(mode: str) -> str:
 
 def raw(name: str) -> bytes:
     return (samples() / name).read_bytes()
+
+
+def marathon_raw(name: str) -> bytes:
+    return (samples().parent / "real-marathon-samples" / name).read_bytes()
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -179,22 +184,32 @@ def test_agent_rows_from_the_leader_state() -> None:
         {**slave, "pid": "slave(1)@127.0.0.2:5051", "active": False},
     ]
     inv = inventory_of({"mesos_agents": ["node-1", "node-2", "node-3"]})
-    outcomes = {("mesos_agent", n): Outcome(HttpAnswer(200)) for n in ADDRESSES}
+    real = HttpAnswer(200, raw("agent-version.json"))
+    outcomes = {("mesos_agent", n): Outcome(MesosAgentAnswer(HttpAnswer(200), real))
+                for n in ADDRESSES}
     rows = status.mesos_agent_status(inv, outcomes, {"slaves": registered}).rows
     assert [(r.state, r.version, r.healthy) for r in rows] == [
         ("up", "1.11.0", True),
         ("registered but inactive", "1.11.0", False),
         ("not registered at the leader", "1.11.0", False),
     ]
+    # The stand-in names itself where the real build names its builder.
+    standin = {**json.loads(raw("agent-version.json")), "build_user": "smack-standin"}
+    outcomes[("mesos_agent", "node-1")] = Outcome(MesosAgentAnswer(
+        HttpAnswer(200), HttpAnswer(200, json.dumps(standin).encode())))
+    rows = status.mesos_agent_status(inv, outcomes, {"slaves": registered}).rows
+    assert rows[0].version == "1.11.0 (stand-in)" and rows[1].version == "1.11.0"
     without_leader = status.mesos_agent_status(inv, outcomes, None).rows
     assert {r.state for r in without_leader} == {"unknown (no leading master to ask)"}
 
 
-def marathon_info(elected: bool, leader: str | None = "127.0.0.1:8080",
+def marathon_info(by_leader: bool, leader: str | None = "127.0.0.1:8080",
                   framework: str | None = "fw-1") -> dict[str, Any]:
-    # The fields of Marathon 1.11's /v2/info that status reads.
-    return {"name": "marathon", "version": "1.11.24", "elected": elected, "leader": leader,
-            "frameworkId": framework if elected else None}
+    # The fields of Marathon 1.11's /v2/info that status reads. A standby forwards the request
+    # to the leader, so every instance that knows a leader says elected: true.
+    return {"name": "marathon", "version": "1.11.24", "elected": bool(leader),
+            "leader": leader, "frameworkId": framework if leader else None,
+            "answered_by_leader": by_leader}
 
 
 @pytest.mark.parametrize(("infos", "problems"), [
@@ -202,7 +217,9 @@ def marathon_info(elected: bool, leader: str | None = "127.0.0.1:8080",
     ({"a": marathon_info(True), "b": marathon_info(False, "127.0.0.2:8080")},
      ["instances disagree on the leader (127.0.0.1:8080, 127.0.0.2:8080)"]),
     ({"a": marathon_info(False), "b": marathon_info(False)},
-     ["0 answering instances are elected (none); exactly one must be"]),
+     ["0 answering instances lead (none); exactly one must"]),
+    ({"a": marathon_info(True), "b": marathon_info(True)},
+     ["2 answering instances lead (a, b); exactly one must"]),
     ({"a": marathon_info(True, framework=None)},
      ["the leader a is not registered with Mesos (no frameworkId)"]),
 ])
@@ -212,9 +229,16 @@ def test_marathon_needs_one_registered_leader(infos: dict[str, dict[str, Any]],
 
 
 def test_marathon_answers() -> None:
-    ok = MarathonAnswer(HttpAnswer(200, b"pong"),
-                        HttpAnswer(200, json.dumps(marathon_info(True)).encode()))
-    assert status.marathon_view(ok)["version"] == "1.11.24"
+    """A real leader's /v2/info; the same body forwarded by a standby (X-Marathon-Via)."""
+    info = marathon_raw("v2-info.raw.json")
+    pong = HttpAnswer(200, marathon_raw("ping.body"))
+    leader = status.marathon_view(MarathonAnswer(pong, HttpAnswer(200, info)))
+    assert leader["version"] == "1.11.24" and leader["answered_by_leader"] is True
+    standby = status.marathon_view(
+        MarathonAnswer(pong, HttpAnswer(200, info, via="1.1 198.19.78.11:8080")))
+    assert standby["elected"] is True and standby["answered_by_leader"] is False
+    assert status.marked("1.11.24", leader) == "1.11.24"
+    assert status.marked("1.11.24", {"buildref": "smack-standin"}) == "1.11.24 (stand-in)"
     with pytest.raises(ProbeError, match=r"credential refused \(401\)"):
         status.marathon_view(MarathonAnswer(HttpAnswer(401)))
     with pytest.raises(ProbeError, match="not JSON"):
@@ -512,10 +536,15 @@ class Cluster:
                            for i, n in enumerate(agents)]
         return json.dumps(state).encode()
 
-    def marathon_info(self, elected: bool, framework: str | None = "fw-1") -> Reply:
+    def marathon_info(self, by_leader: bool, framework: str | None = "fw-1") -> Reply:
+        """node-1 leads: it answers itself, the standbys forward to it (X-Marathon-Via)."""
         leader = f"127.0.0.1:{self.ports['marathon']}"
-        return Reply(200, json.dumps(marathon_info(elected, leader, framework)).encode(),
-                     {"Content-Type": "application/json"}, auth=self.marathon_user,
+        body = marathon_info(by_leader, leader, framework)
+        del body["answered_by_leader"]
+        headers = {"Content-Type": "application/json"}
+        if not by_leader:
+            headers["X-Marathon-Via"] = f"1.1 127.0.0.2:{self.ports['marathon']}"
+        return Reply(200, json.dumps(body).encode(), headers, auth=self.marathon_user,
                      realm="Mesosphere")
 
     def close(self) -> None:
@@ -606,7 +635,7 @@ def cluster(stack_dirs: Path) -> Iterator[Cluster]:
             c.closers.append(c.agents[name].close)
             c.marathon[name] = FakeHttp(address, ports["marathon"], {
                 "/ping": Reply(200, b"pong", auth=c.marathon_user, realm="Mesosphere"),
-                "/v2/info": c.marathon_info(elected=name == "node-1"),
+                "/v2/info": c.marathon_info(by_leader=name == "node-1"),
             })
             c.closers.append(c.marathon[name].close)
         master = spark_master_json(*((a, "ALIVE") for a in ADDRESSES.values()))

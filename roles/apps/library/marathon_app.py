@@ -56,6 +56,13 @@ options:
     description: Seconds to wait until no deployment affects a changed app.
     type: int
     default: 600
+  task_failures:
+    description:
+      - While waiting, fail as soon as this many tasks of a changed app's new version have
+        failed (the app's lastTaskFailure, e.g. killed by its health check), with the last
+        failure's message, instead of waiting for the deployment timeout. 0 turns it off.
+    type: int
+    default: 3
   poll_interval:
     description: Seconds between two looks at C(/v2/deployments).
     type: float
@@ -239,6 +246,8 @@ def differences(want, have):
         if key == "id":
             if normalise_id(value) != normalise_id(have.get("id", "")):
                 out.append("$.id")
+        elif _empty(value) and key not in have:
+            continue  # Marathon leaves empty members out of what it reports (env, fetch...)
         elif not _same(value, have.get(key), "$." + key, [key]):
             out.append("$." + key)
     for key, default in DEFAULTS.items():
@@ -328,7 +337,7 @@ def _app_path(app_id):
 
 def apply(client, apps, schema, check_mode=False, remove_unlisted=False,
           deployment_timeout=600, poll_interval=2.0, diff=False,
-          sleep=time.sleep, clock=time.monotonic):
+          sleep=time.sleep, clock=time.monotonic, task_failures=3):
     """Validate all, then create/update each app that differs; returns the module result."""
     problems = validation_errors(schema, apps)
     if problems:
@@ -338,6 +347,7 @@ def apply(client, apps, schema, check_mode=False, remove_unlisted=False,
     result = {"changed": False, "apps": [], "removed": []}
     diffs = []
     waiting = {}
+    versions = {}
     for app in apps:
         app_id = normalise_id(app["id"])
         body = dict(app, id=app_id)
@@ -370,6 +380,7 @@ def apply(client, apps, schema, check_mode=False, remove_unlisted=False,
             raise MarathonError(str(client.failure(status, answer, "%s app %s" % (
                 "create" if action == "created" else "update", app_id))), result)
         waiting[app_id] = (answer or {}).get("deploymentId") if isinstance(answer, dict) else None
+        versions[app_id] = (answer or {}).get("version") if isinstance(answer, dict) else None
     if remove_unlisted:
         _remove_unlisted(client, apps, result, check_mode)
     if diff and diffs:
@@ -377,7 +388,7 @@ def apply(client, apps, schema, check_mode=False, remove_unlisted=False,
     result["summary"] = summary(result)
     if waiting:
         _wait_for_deployments(client, waiting, result, deployment_timeout, poll_interval,
-                              sleep, clock)
+                              sleep, clock, versions, task_failures)
     return result
 
 
@@ -407,8 +418,22 @@ def _remove_unlisted(client, apps, result, check_mode):
                                 result)
 
 
-def _wait_for_deployments(client, waiting, result, timeout, interval, sleep, clock):
+def _failed_tasks(client, app_id, version, seen):
+    """Record the app's last task failure if it is one of `version`; returns the failure."""
+    status, answer = client.request("GET", _app_path(app_id))
+    if status != 200 or not isinstance(answer, dict):
+        return None
+    failure = (answer.get("app") or {}).get("lastTaskFailure")
+    if not isinstance(failure, dict) or (version and failure.get("version") != version):
+        return None
+    seen.setdefault(app_id, set()).add(failure.get("taskId"))
+    return failure
+
+
+def _wait_for_deployments(client, waiting, result, timeout, interval, sleep, clock,
+                          versions=None, task_failures=3):
     deadline = clock() + timeout
+    failed = {}
     while True:
         status, answer = client.request("GET", "/v2/deployments")
         if status != 200 or not isinstance(answer, list):
@@ -422,6 +447,15 @@ def _wait_for_deployments(client, waiting, result, timeout, interval, sleep, clo
         })
         if not busy:
             return
+        for app_id in busy if task_failures > 0 else []:
+            failure = _failed_tasks(client, app_id, (versions or {}).get(app_id), failed)
+            if failure and len(failed[app_id]) >= task_failures:
+                raise MarathonError(
+                    "Marathon cannot deploy %s: %d of its tasks failed since the change was sent; "
+                    "the last one, %s on %s: %s (tasks keep being retried; fix the app or its "
+                    "health checks and run again)"
+                    % (app_id, len(failed[app_id]), failure.get("state", "?"),
+                       failure.get("host", "?"), failure.get("message") or "no message"), result)
         if clock() >= deadline:
             actions = [a.get("action", "?") + " " + a.get("app", "")
                        for d in answer if isinstance(d, dict)
@@ -444,6 +478,7 @@ def main():
             "remove_unlisted": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 10},
             "deployment_timeout": {"type": "int", "default": 600},
+            "task_failures": {"type": "int", "default": 3},
             "poll_interval": {"type": "float", "default": 2.0},
         },
         supports_check_mode=True,
@@ -457,6 +492,7 @@ def main():
             client, params["apps"], params["schema"],
             check_mode=module.check_mode, remove_unlisted=params["remove_unlisted"],
             deployment_timeout=params["deployment_timeout"], poll_interval=params["poll_interval"],
+            task_failures=params["task_failures"],
             diff=module._diff,
         )
     except MarathonError as exc:

@@ -57,13 +57,21 @@ class Response:
     content_type: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     # "json": Date, Content-Length, Content-Type (+extra); "text": Date, extra, Content-Type,
-    # Content-Length -- the two orders libprocess uses.
+    # Content-Length -- the two orders libprocess uses; "given": Date, then `headers` exactly
+    # as listed (Content-Type among them), then Content-Length -- Jetty's order (Marathon).
     order: str = "json"
+    # The status line's reason phrase when it is not the standard one (Jetty sends none for 422).
+    reason: str | None = None
+    # Transfer-Encoding: chunked instead of Content-Length (Marathon's /metrics).
+    chunked: bool = False
 
     def header_lines(self) -> list[tuple[str, str]]:
         date = ("Date", email.utils.formatdate(usegmt=True))
         length = ("Content-Length", str(len(self.body)))
         ctype = [("Content-Type", self.content_type)] if self.content_type else []
+        if self.order == "given":
+            tail = [("Transfer-Encoding", "chunked")] if self.chunked else [length]
+            return [date, *self.headers, *tail]
         if self.order == "text":
             return [date, *self.headers, *ctype, length]
         return [date, length, *ctype, *self.headers]
@@ -131,12 +139,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._write(response)
 
     def _write(self, response: Response) -> None:
-        phrase = HTTPStatus(response.status).phrase
+        phrase = HTTPStatus(response.status).phrase if response.reason is None else response.reason
         lines = [f"HTTP/1.1 {response.status} {phrase}"]
         lines += [f"{name}: {value}" for name, value in response.header_lines()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         if self.command != "HEAD":
-            self.wfile.write(response.body)
+            if response.chunked:
+                body = response.body
+                if body:
+                    self.wfile.write(f"{len(body):x}\r\n".encode() + body + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(response.body)
         self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch

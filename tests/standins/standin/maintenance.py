@@ -140,3 +140,14 @@ class Maintenance:
     def is_down(self, key: tuple[str, str]) -> bool:
         with self._lock:
             return key in self._down
+
+    def unavailability(self, key: tuple[str, str]) -> dict | None:
+        """The Unavailability of a scheduled (draining) machine, as offers carry it."""
+        with self._lock:
+            for window in self._windows:
+                if key in window["machines"]:
+                    out: dict[str, dict[str, int]] = {"start": {"nanoseconds": window["start"]}}
+                    if window["duration"] is not None:
+                        out["duration"] = {"nanoseconds": window["duration"]}
+                    return out
+        return None

@@ -1,21 +1,26 @@
-"""marathon: smack TEST STAND-IN for Marathon 1.11. It stores apps but launches nothing.
+"""marathon: smack TEST STAND-IN for Marathon 1.11 (not Marathon).
 
-- options: Scallop-style (marathon_flags.py), MARATHON_* environment via the launcher;
+- start-up: as the real launcher and JVM (marathon_launcher.py): the start hook line, libmesos
+  with the Java bindings (else exit 107), options from MARATHON_* variables and the command
+  line (marathon_flags.py; Scallop errors exit 1), Java 16+ needs --add-opens in JAVA_OPTS
+  (else exit 107), then the configuration listing in the log;
 - HA: Curator-style leader latch `_c_<uuid>-latch-<seq>` (data "host:port") under
-  <--zk path>/leader-curator; the lowest sequence leads; standbys proxy /v2/* to the leader;
-- Mesos: finds the leading master through --master (zk://.../mesos or host:port) and registers
-  as framework --framework_name (default "marathon") through the stand-ins' private protocol;
-  /v2/info.frameworkId stays null until then (that is "not ready");
-- HTTP: /ping, /v2/info, /v2/leader, /v2/apps[/<id>], /v2/deployments, /v2/groups, /v2/tasks,
-  /metrics; --http_credentials user:password guards every endpoint including /ping (as
-  Marathon 1.x does: mesosphere/marathon issue #7207), realm --http_realm.
+  <--zk path>/leader-curator; the lowest sequence leads. A standby forwards EVERY request to
+  the leader, as Marathon's LeaderProxyFilter does ("/*"), and adds `X-Marathon-Via: 1.1
+  <itself>` to the leader's answer -- so /v2/info says `elected: true` on every instance, and
+  only the header tells who answered (issue 13);
+- Mesos: the leader registers as framework --framework_name with the leading master and runs
+  apps as tasks (marathon_scheduler.py); a refused framework credential exits 106;
+- HTTP: the samples' headers (marathon_http.py); --http_credentials (or the
+  MESOSPHERE_HTTP_CREDENTIALS variable) guards every endpoint, /ping included, with Jetty's
+  401 page and realm "null".
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
+import signal
 import socket
 import sys
 import threading
@@ -27,18 +32,32 @@ from pathlib import Path
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 
-from . import glog, zk
+from . import zk
 from .auth import sign
-from .client import Unreachable, post_json, request
-from .common import PRIVATE, ZkUrl, parse_zk_url
-from .httpd import HttpServer, Request, Response, json_response, text_response
-from .lifecycle import run_until_signal, start_thread
+from .client import Unreachable, request
+from .common import ZkUrl, parse_zk_url
+from .httpd import HttpServer, Request, Response
+from .lifecycle import start_thread
 from .marathon_api import AppsApi
-from .marathon_apps import AppStore
-from .marathon_flags import ScallopError, env_arguments, help_text, parse
+from .marathon_apps import Store
+from .marathon_flags import ScallopError, config_lines, env_arguments, help_text, parse
+from .marathon_http import (
+    accepts_json,
+    answer,
+    jetty_error,
+    not_acceptable,
+    pong,
+    redirect,
+    unauthorized,
+)
+from .marathon_launcher import after_options, before_options, log
+from .marathon_scheduler import Scheduler
 
 VERSION = "1.11.24"
+# The real buildref is the source commit; the stand-in's says what it is.
+BUILDREF = "smack-standin"
 LATCH = "leader-curator"
+ELECTION = "mesosphere.marathon.core.election.CuratorElectionStream$:MarathonSchedulerService"
 
 
 class Marathon:
@@ -50,26 +69,29 @@ class Marathon:
         self.zk_url: ZkUrl = parse_zk_url(str(conf["zk"]))
         self.leader: str | None = None
         self.elected = False
-        self.framework_id: str | None = None
         self.mesos_leader: str | None = None
-        self.store: AppStore | None = None
+        self.store: Store | None = None
+        self.scheduler = Scheduler(self)
         self.api = AppsApi(self)
         user, _, password = str(conf.get("http_credentials") or "").partition(":")
         self.http_user = (user, password) if user else None
         self.abdicate = threading.Event()
+        self._mesos_client: KazooClient | None = None
 
-    # ----- ZooKeeper: state and leader latch -----------------------------------------------
+    # ----- ZooKeeper: state and leader latch -------------------------------------------
 
     def run(self) -> None:
         session = int(str(self.conf.get("zk_session_timeout", 10000))) / 1000
         client = zk.connect(self.zk_url, session, on_lost=self.lost_session)
-        self.store = AppStore(client, f"{self.zk_url.path}/state")
-        start_thread(self.mesos_loop, "mesos")
+        self.store = Store(client, f"{self.zk_url.path}/state")
+        start_thread(self.scheduler.mesos_loop, "mesos")
+        start_thread(self.scheduler.tick_loop, "scheduling")
         if not self.conf.get("ha", True):
             self.take_leadership()
             return
         latch = f"{self.zk_url.path}/{LATCH}"
         wakeup = zk.Wakeup(client, latch)
+        log("INFO", "Starting leader latch", ELECTION)
         while True:
             mine = self.join_latch(client, latch)
             while not self.abdicate.is_set():
@@ -79,7 +101,7 @@ class Marathon:
             self.elected = False
             with contextlib.suppress(KazooException):
                 client.delete(mine)
-            glog.info("ElectionServiceImpl", "Abdicated leadership; rejoining the leader latch")
+            log("INFO", "Abdicated leadership; rejoining the leader latch", ELECTION)
 
     def join_latch(self, client: KazooClient, latch: str) -> str:
         node = f"{latch}/_c_{uuid.uuid4()}-latch-"
@@ -88,7 +110,8 @@ class Marathon:
     def latch_round(self, client: KazooClient, latch: str, mine: str) -> None:
         children = sorted(client.get_children(latch), key=zk.sequence_of)
         if mine.rsplit("/", 1)[-1] not in children:
-            glog.exit_with("ElectionServiceImpl", "Lost leadership (latch node gone); exiting")
+            log("ERROR", "Lost leadership (latch node gone); exiting", ELECTION)
+            os._exit(1)
         try:
             data, _ = client.get(f"{latch}/{children[0]}")
             self.leader = data.decode()
@@ -98,20 +121,27 @@ class Marathon:
             self.take_leadership()
 
     def take_leadership(self) -> None:
-        assert self.store is not None
-        self.api.load(self.store.load())
-        self.framework_id = self.store.framework_id()
+        self.scheduler.load()
+        self.api.groups = {}
+        for app_id, app in self.scheduler.apps.items():
+            self.api.touch_groups(app_id, str(app.get("version")))
         self.leader = self.me
         self.elected = True
-        glog.info("ElectionServiceImpl", f"Elected as leader: {self.me}")
+        log("INFO", "As new leader running the driver",
+            "mesosphere.marathon.MarathonSchedulerService:pool-1-thread-1")
 
     def lost_session(self) -> None:
         if self.elected:
-            glog.exit_with(
-                "ElectionServiceImpl", "ZooKeeper session lost while leading; abdicating"
-            )
+            log("ERROR", "ZooKeeper session lost while leading; abdicating", ELECTION)
+            os._exit(1)
 
-    # ----- Mesos: find the leading master, register, heartbeat -----------------------------
+    def abdicate_and_exit(self, code: int) -> None:
+        log("INFO", f"shutting down with exit code {code}",
+            "mesosphere.marathon.core.base.RichRuntime:scala-execution-context-global-48")
+        sys.stdout.flush()
+        os._exit(code)
+
+    # ----- Mesos --------------------------------------------------------------------------
 
     def mesos_master(self) -> tuple[str, int, str] | None:
         """(ip, port, pid) of the leading Mesos master, found like the scheduler driver does."""
@@ -120,242 +150,211 @@ class Marathon:
             host, _, port = spec.rpartition(":")
             return host, int(port or 5050), f"master@{host}:{port or 5050}"
         url = parse_zk_url(spec)
-        client = self.mesos_zk(url)
-        leading = zk.leading_master(client, url.path)
+        if self._mesos_client is None:
+            self._mesos_client = zk.connect(url, 10.0)
+        leading = zk.leading_master(self._mesos_client, url.path)
         if leading is None:
             return None
         info = leading[1]
         return info["address"]["ip"], int(info["port"]), str(info["pid"])
 
-    _mesos_client: KazooClient | None = None
+    def credential(self) -> dict[str, str]:
+        principal = str(self.conf.get("mesos_authentication_principal") or "")
+        secret = str(self.conf.get("mesos_authentication_secret") or "")
+        if self.conf.get("mesos_authentication_secret_file"):
+            # Marathon reads the file as it is: a trailing newline is part of the secret.
+            secret = Path(str(self.conf["mesos_authentication_secret_file"])).read_text()
+        return sign(principal, secret)
 
-    def mesos_zk(self, url: ZkUrl) -> KazooClient:
-        if self._mesos_client is None:
-            self._mesos_client = zk.connect(url, 10.0)
-        return self._mesos_client
-
-    def mesos_loop(self) -> None:
-        registered_with = None
-        while True:
-            time.sleep(1.0 if registered_with else 0.5)
-            if not self.elected:
-                registered_with = None
-                continue
-            try:
-                master = self.mesos_master()
-            except KazooException:
-                continue  # the Mesos ZooKeeper ensemble is reconnecting
-            if master is None:
-                self.mesos_leader = None
-                registered_with = None
-                continue
-            if master[2] != registered_with:
-                registered_with = master[2] if self.register(master) else None
-            elif not self.ping(master):
-                registered_with = None
-
-    def framework_body(self) -> dict[str, object]:
-        body: dict[str, object] = {
-            "id": self.framework_id,
-            "name": self.conf.get("framework_name", "marathon"),
-            "hostname": self.hostname,
-            "webui_url": self.conf.get("webui_url") or f"http://{self.me}",
-            "user": self.conf.get("mesos_user") or getpass.getuser(),
-            "role": self.conf.get("mesos_role") or "*",
-            "failover_timeout": float(str(self.conf.get("failover_timeout", 604800))),
-            "checkpoint": bool(self.conf.get("checkpoint", True)),
-            "pid": f"scheduler-{uuid.uuid4()}@{self.hostname}",
-        }
-        if self.conf.get("mesos_authentication"):
-            principal = str(self.conf.get("mesos_authentication_principal") or "")
-            secret = str(self.conf.get("mesos_authentication_secret") or "")
-            if self.conf.get("mesos_authentication_secret_file"):
-                secret = (
-                    Path(str(self.conf["mesos_authentication_secret_file"])).read_text().strip()
-                )
-            body["credential"] = sign(principal, secret)
-        return body
-
-    def register(self, master: tuple[str, int, str]) -> bool:
-        try:
-            status, answer = post_json(
-                master[0], master[1], f"{PRIVATE}/framework/register", self.framework_body()
-            )
-        except Unreachable:
-            return False
-        if status == 403 and (answer or {}).get("action") == "exit":
-            glog.exit_with("MarathonScheduler", f"Mesos error: {answer.get('message')}")
-        if status != 200:
-            return False
-        self.framework_id = str(answer["id"])
-        self.mesos_leader = master[2]
-        if self.store is not None:
-            self.store.set_framework_id(self.framework_id)
-        glog.info("MarathonScheduler", f"Registered as {self.framework_id} to master '{master[2]}'")
-        return True
-
-    def ping(self, master: tuple[str, int, str]) -> bool:
-        try:
-            status, answer = post_json(
-                master[0], master[1], f"{PRIVATE}/framework/ping", {"id": self.framework_id}
-            )
-        except Unreachable:
-            return False
-        if status == 403:
-            glog.error(
-                "MarathonScheduler",
-                f"Mesos error: {(answer or {}).get('message')}; removing framework id",
-            )
-            if self.store is not None:
-                self.store.set_framework_id(None)
-            glog.exit_with("MarathonScheduler", "Framework has been removed; exiting")
-        return status == 200
+    def features(self) -> list[str]:
+        return [f for f in str(self.conf.get("enable_features") or "").split(",") if f]
 
     # ----- HTTP ---------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
         if self.http_user is not None and req.basic_auth() != self.http_user:
-            realm = self.conf.get("http_realm", "Mesosphere")
-            body = {"message": "Invalid username or password."}
-            return json_response(body, 401, [("WWW-Authenticate", f'Basic realm="{realm}"')])
-        local = {
-            "/ping": lambda: text_response(200, "pong"),
-            "/v2/info": lambda: json_response(self.info()),
-            "/metrics": lambda: json_response(self.metrics()),
-            "/v2/leader": lambda: self.leader_endpoint(req),
-        }
-        if req.path in local:
-            return local[req.path]()
-        if not req.path.startswith("/v2/"):
-            return json_response({"message": f"Unknown path {req.path}"}, 404)
+            return unauthorized(req.path)
         if not self.elected:
             return self.proxy(req)
-        response = self.api.handle(req)
-        response.headers.append(("X-Marathon-Leader", f"http://{self.me}"))
-        return response
-
-    def leader_endpoint(self, req: Request) -> Response:
-        if req.method == "DELETE":
-            if not self.elected:
-                return self.proxy(req)
-            self.abdicate.set()
-            return json_response({"message": "Leadership abdicated"})
-        if self.leader is None:
-            return json_response({"message": "There is no leader"}, 404)
-        return json_response({"leader": self.leader})
+        if req.path == "/ping":
+            return pong(self.me)
+        if req.path == "/":
+            return redirect(self.me, f"http://{self.me}/ui/")
+        if (req.path.startswith("/v2/") or req.path == "/metrics") and not accepts_json(req):
+            return not_acceptable(self.me)
+        if req.path == "/v2/info" and req.method == "GET":
+            return answer(200, self.info(), self.me, vary=True)
+        if req.path == "/v2/leader":
+            if req.method == "DELETE":
+                self.abdicate.set()
+                return answer(200, {"message": "Leadership abdicated"}, self.me)
+            return answer(200, {"leader": self.leader}, self.me, vary=True)
+        if req.path == "/metrics":
+            return answer(200, self.metrics(), self.me, vary=True, chunked=True)
+        return self.api.handle(req)
 
     def proxy(self, req: Request) -> Response:
-        """Forward to the leader like Marathon's LeaderProxyFilter."""
-        if self.leader is None or self.leader == self.me:
-            return json_response({"message": "Could not determine the current leader"}, 503)
-        host, _, port = self.leader.rpartition(":")
+        """Forward to the leader like Marathon's LeaderProxyFilter: same method, path, query,
+        headers (but Host and Connection) and body; the leader's answer with every header it
+        had, plus X-Marathon-Via."""
+        leader = self.leader
+        if leader is None or leader == self.me:
+            return jetty_error(503, "Could not determine the current leader", req.path)
+        via = f"1.1 {self.me}"
+        if via in req.headers.get_all("X-Marathon-Via", []):
+            return jetty_error(502, "Detected proxying loop.", req.path)
+        host, _, port = leader.rpartition(":")
         query = "&".join(f"{k}={v}" for k, values in req.query.items() for v in values)
         path = req.path + (f"?{query}" if query else "")
-        headers = {
-            k: v for k, v in req.headers.items() if k.lower() in ("authorization", "content-type")
-        }
+        headers = {k: v for k, v in req.headers.items() if k.lower() not in ("host", "connection")}
+        headers["X-Marathon-Via"] = via
         try:
-            status, answer_headers, body = request(
-                host,
-                int(port),
-                req.method,
-                path,
-                body=req.body or None,
-                headers=headers,
-                timeout=10,
-            )
+            status, answer_headers, body = request(host, int(port), req.method, path,
+                                                   body=req.body or None, headers=headers,
+                                                   timeout=10)
         except Unreachable:
-            return json_response({"message": "Could not reach the current leader"}, 502)
-        keep = [(k, v) for k, v in answer_headers if k.lower() in ("location", "x-marathon-leader")]
-        content_type = dict((k.lower(), v) for k, v in answer_headers).get("content-type")
-        return Response(status, body, content_type, [*keep, ("X-Marathon-Via", f"1.1 {self.me}")])
+            return jetty_error(502, "Connection to leader refused.", req.path)
+        kept = [(k, v) for k, v in answer_headers
+                if k.lower() not in ("date", "content-length", "transfer-encoding")]
+        return Response(status, body, None, [*kept, ("X-Marathon-Via", via)], order="given",
+                        reason="" if status == 422 else None)
 
     def info(self) -> dict[str, object]:
         conf = self.conf
+
+        def num(name: str, default: int) -> int:
+            return int(str(conf.get(name, default)))
+
+        mesos_ui = None
+        if self.mesos_leader:
+            mesos_ui = f"http://{self.mesos_leader.split('@', 1)[-1]}/"
         return {
             "name": "marathon",
             "version": VERSION,
-            "buildref": "smack-standin",
+            "buildref": BUILDREF,
             "elected": self.elected,
             "leader": self.leader,
-            "frameworkId": self.framework_id if self.elected else None,
+            "frameworkId": self.scheduler.framework_id if self.elected else None,
             "marathon_config": {
-                "master": conf["master"],
-                "failover_timeout": int(str(conf.get("failover_timeout", 604800))),
+                "access_control_allow_origin": conf.get("access_control_allow_origin"),
+                "checkpoint": conf.get("checkpoint", True),
+                "decline_offer_duration": num("decline_offer_duration", 120000),
+                "default_network_name": conf.get("default_network_name"),
+                "env_vars_prefix": conf.get("env_vars_prefix"),
+                "executor": conf.get("executor", "//cmd"),
+                "failover_timeout": num("failover_timeout", 604800),
+                "features": self.features(),
                 "framework_name": conf.get("framework_name", "marathon"),
                 "ha": conf.get("ha", True),
-                "checkpoint": conf.get("checkpoint", True),
-                "local_port_min": int(str(conf.get("local_port_min", 10000))),
-                "local_port_max": int(str(conf.get("local_port_max", 20000))),
-                "executor": conf.get("executor", "//cmd"),
                 "hostname": self.hostname,
+                "launch_token": num("launch_token", 100),
+                "launch_token_refresh_interval": num("launch_token_refresh_interval", 30000),
+                "leader_proxy_connection_timeout_ms": num("leader_proxy_connection_timeout",
+                                                          5000),
+                "leader_proxy_read_timeout_ms": num("leader_proxy_read_timeout", 10000),
+                "local_port_max": num("local_port_max", 20000),
+                "local_port_min": num("local_port_min", 10000),
+                "master": conf["master"],
+                "max_instances_per_offer": num("max_instances_per_offer", 5),
+                "mesos_bridge_name": conf.get("mesos_bridge_name", "mesos-bridge"),
+                "mesos_heartbeat_failure_threshold": num("mesos_heartbeat_failure_threshold", 5),
+                "mesos_heartbeat_interval": num("mesos_heartbeat_interval", 15000),
+                "mesos_leader_ui_url": mesos_ui,
+                "mesos_role": conf.get("mesos_role") or "*",
+                "mesos_user": conf.get("mesos_user") or _user(),
+                "new_group_enforce_role": conf.get("new_group_enforce_role", "Off"),
+                "min_revive_offers_interval": num("min_revive_offers_interval", 5000),
+                "offer_matching_timeout": num("offer_matching_timeout", 3000),
+                "on_elected_prepare_timeout": num("on_elected_prepare_timeout", 180000),
+                "reconciliation_initial_delay": num("reconciliation_initial_delay", 15000),
+                "reconciliation_interval": num("reconciliation_interval", 600000),
+                "scale_apps_initial_delay": num("scale_apps_initial_delay", 15000),
+                "scale_apps_interval": num("scale_apps_interval", 300000),
+                "store_cache": conf.get("store_cache", True),
+                "task_launch_confirm_timeout": num("task_launch_confirm_timeout", 300000),
+                "task_launch_timeout": num("task_launch_timeout", 300000),
+                "task_lost_expunge_initial_delay": num("task_lost_expunge_initial_delay", 300000),
+                "task_lost_expunge_interval": num("task_lost_expunge_interval", 30000),
+                "task_reservation_timeout": num("task_reservation_timeout", 20000),
                 "webui_url": conf.get("webui_url"),
-                "mesos_role": conf.get("mesos_role"),
-                "task_launch_timeout": int(str(conf.get("task_launch_timeout", 300000))),
-                "reconciliation_initial_delay": int(
-                    str(conf.get("reconciliation_initial_delay", 15000))
-                ),
-                "reconciliation_interval": int(str(conf.get("reconciliation_interval", 600000))),
-                "mesos_user": conf.get("mesos_user") or getpass.getuser(),
-                "leader_proxy_connection_timeout_ms": int(
-                    str(conf.get("leader_proxy_connection_timeout", 5000))
-                ),
-                "leader_proxy_read_timeout_ms": int(
-                    str(conf.get("leader_proxy_read_timeout", 10000))
-                ),
-                "features": [f for f in str(conf.get("enable_features") or "").split(",") if f],
-                "mesos_leader_ui_url": f"http://{self.mesos_leader[7:]}/"
-                if self.mesos_leader
-                else None,
+                "maintenance_mode": conf.get("maintenance_mode", True),
             },
             "zookeeper_config": {
                 "zk": conf["zk"],
-                "zk_timeout": int(str(conf.get("zk_timeout", 10000))),
-                "zk_connection_timeout": int(str(conf.get("zk_connection_timeout", 10000))),
-                "zk_session_timeout": int(str(conf.get("zk_session_timeout", 10000))),
-                "zk_max_versions": int(str(conf.get("zk_max_versions", 50))),
+                "zk_compression": conf.get("zk_compression", True),
+                "zk_compression_threshold": num("zk_compression_threshold", 65536),
+                "zk_connection_timeout": num("zk_connection_timeout", 10000),
+                "zk_max_node_size": num("zk_max_node_size", 1024000),
+                "zk_max_versions": num("zk_max_versions", 50),
+                "zk_session_timeout": num("zk_session_timeout", 10000),
+                "zk_timeout": num("zk_timeout", 10000),
             },
-            "http_config": {
-                "http_port": self.port,
-                "https_port": int(str(conf.get("https_port", 8443))),
-            },
+            "http_config": {"http_port": self.port, "https_port": num("https_port", 8443)},
         }
 
     def metrics(self) -> dict[str, object]:
         prefix = self.conf.get("metrics_name_prefix", "marathon")
+        s = self.scheduler
+        with s.lock:
+            running = sum(i.state == "TASK_RUNNING" for i in s.instances.values())
+            staged = sum(i.state == "TASK_STAGING" for i in s.instances.values())
+            apps = len(s.apps)
+        counters = {k.replace("marathon.", f"{prefix}.", 1): {"count": v}
+                    for k, v in s.counters.items()}
         return {
             "version": "4.0.0",
+            "counters": counters,
             "gauges": {
-                f"{prefix}.apps.active.gauge": {"value": len(self.api.apps)},
-                f"{prefix}.instances.running.gauge": {"value": 0},
+                f"{prefix}.apps.active.gauge": {"value": apps},
+                f"{prefix}.instances.running.gauge": {"value": running},
+                f"{prefix}.instances.staged.gauge": {"value": staged},
+                f"{prefix}.deployments.active.gauge": {"value": len(s.deployments)},
                 f"{prefix}.leadership.is-leader.gauge": {"value": 1 if self.elected else 0},
             },
-            "counters": {},
             "histograms": {},
             "meters": {},
             "timers": {},
         }
 
 
+def _user() -> str:
+    import getpass  # noqa: PLC0415
+
+    return getpass.getuser()
+
+
 def main(argv: list[str]) -> int:
+    environ = dict(os.environ)
+    major = before_options(argv, environ)
     try:
-        conf = parse(env_arguments(dict(os.environ)) + argv)
+        conf = parse(env_arguments(environ) + argv)
     except ScallopError as exc:
+        sys.stdout.flush()
         sys.stderr.write(f"[scallop] Error: {exc}\n")
         return 1
     if conf.get("help"):
         sys.stdout.write(help_text())
         return 0
-    if conf.get("version"):
-        print(VERSION)
-        return 0
+    if not conf.get("http_credentials") and environ.get("MESOSPHERE_HTTP_CREDENTIALS"):
+        conf["http_credentials"] = environ["MESOSPHERE_HTTP_CREDENTIALS"]
+    after_options(major, environ)
     marathon = Marathon(conf)
     address = str(conf.get("http_address") or "0.0.0.0")  # noqa: S104 - Marathon's default
+    log("INFO", f"Starting Marathon {VERSION}/{BUILDREF} (smack test stand-in)")
+    log("INFO", "Marathon configuration: (* suffix means value was explicitly supplied, and not "
+                "defaulted)\n" + "\n".join(config_lines(conf)))
     try:
         server = HttpServer(address, marathon.port, marathon.handle)
     except OSError as exc:
-        glog.exit_with("MarathonHttpService", f"Failed to bind {address}:{marathon.port}: {exc}")
-    glog.info("Main", f"Starting Marathon {VERSION} (smack test stand-in) with {' '.join(argv)}")
+        log("ERROR", f"Failed to bind {address}:{marathon.port}: {exc}")
+        return 107
     server.start()
     start_thread(marathon.run, "zookeeper")
-    return run_until_signal()
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    while not received:
+        time.sleep(0.2)
+    log("INFO", "Shutting down services", "mesosphere.marathon.MarathonApp:shutdownHook3")
+    sys.stdout.flush()
+    os._exit(128 + received[0])  # the JVM exits 143 on SIGTERM

@@ -3,9 +3,14 @@
 Marathon parses its options with Scallop: `--name value` or `--name=value`; toggles as `--name`
 / `--disable_name`; flags without a value; an unknown option, a missing --master or a stray
 argument ends the process with status 1 and Scallop's default message "[scallop] Error: ...".
-The Debian launcher turns every MARATHON_<NAME> environment variable (except the MARATHON_APP_*
-variables Marathon sets for tasks) into `--name value`, or a bare `--name` when the value is
-empty -- so MARATHON_HA=true is an error, as with the real launcher; use MARATHON_HA= instead.
+The launcher passes no arguments of its own: the JVM reads every MARATHON_<NAME> environment
+variable itself, as `--name value` (a bare `--name` when the value is empty) placed BEFORE the
+command line (real-marathon-samples/launcher-env-*): an unknown variable is fatal like an
+unknown flag, and a variable plus the same flag give the option two values ("Bad arguments
+for option 'http_port': '8084 8083' - you should provide exactly one argument for this
+option"). MARATHON_HA=true is an error too; use MARATHON_HA= instead. The MARATHON_APP_*
+variables Marathon sets for its own tasks are not read (not sample-backed).
+MESOSPHERE_HTTP_CREDENTIALS sets --http_credentials when the flag is not given (--help).
 Flag list: marathon-1.11-flags.tsv (data/marathon-flags.json).
 """
 
@@ -64,35 +69,40 @@ def _resolve(name: str, known: dict[str, Option]) -> tuple[Option, bool]:
     raise ScallopError(f"Unknown option '{name}'")
 
 
-def _take_value(option: Option, inline: str | None, rest: list[str]) -> str:
+ONE_ARGUMENT = "you should provide exactly one argument for this option"
+
+
+def _take_values(inline: str | None, rest: list[str]) -> list[str]:
+    """The arguments after an option: the inline one, else every following non-option."""
     if inline is not None:
-        value = inline
-    elif rest and not rest[0].startswith("--"):
-        value = rest.pop(0)
-    else:
-        raise ScallopError(f"Bad arguments for option '{option.name}': ''")
-    if option.integer and not value.lstrip("-").isdigit():
-        raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
-    return value
+        return [inline]
+    values = []
+    while rest and not rest[0].startswith("--"):
+        values.append(rest.pop(0))
+    return values
 
 
 def parse(argv: list[str]) -> dict[str, object]:
-    """Effective configuration: given options plus documented defaults (toggles as bools)."""
+    """Effective configuration: given options plus documented defaults (toggles as bools).
+    `given_options` lists the names set explicitly (the startup log marks them with (*))."""
     known = options()
     given: dict[str, object] = {}
+    values: dict[str, list[str]] = {}
     rest = list(argv)
+    if rest and rest[0].startswith("-") and not rest[0].startswith("--"):
+        raise ScallopError(f"Unknown option '{rest[0].lstrip('-')}'")
     while rest:
         arg = rest.pop(0)
         if not arg.startswith("--"):
             raise ScallopError(f"Excess arguments provided: '{arg}'")
         name, eq, inline = arg[2:].partition("=")
-        if name in ("help", "version"):
+        if name == "help":
             given[name] = True
             continue
         option, negated = _resolve(name, known)
-        if option.name in given:
-            raise ScallopError(f"Option '{option.name}' is specified more than once")
         if option.kind in ("toggle", "flag"):
+            if option.name in given:
+                raise ScallopError(f"Option '{option.name}' is specified more than once")
             if eq:
                 raise ScallopError(f"Bad arguments for option '{option.name}': '{inline}'")
             given[option.name] = not negated
@@ -104,8 +114,17 @@ def parse(argv: list[str]) -> dict[str, object]:
                 raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
             given[option.name] = value == "true"
         else:
-            given[option.name] = _take_value(option, inline if eq else None, rest)
-    if "help" in given or "version" in given:
+            # Scallop gathers every argument of every occurrence, then wants exactly one.
+            values.setdefault(option.name, []).extend(_take_values(inline if eq else None, rest))
+    for name, got in values.items():
+        if len(got) != 1:
+            raise ScallopError(f"Bad arguments for option '{name}': '{' '.join(got)}' - "
+                               f"{ONE_ARGUMENT}")
+        if known[name].integer and not got[0].lstrip("-").isdigit():
+            raise ScallopError(f"Bad arguments for option '{name}': '{got[0]}' - wrong "
+                               f"arguments format")
+        given[name] = got[0]
+    if "help" in given:
         return given
     for option in known.values():
         if option.required and option.name not in given:
@@ -114,7 +133,7 @@ def parse(argv: list[str]) -> dict[str, object]:
 
 
 def _with_defaults(given: dict[str, object], known: dict[str, Option]) -> dict[str, object]:
-    conf: dict[str, object] = {}
+    conf: dict[str, object] = {"given_options": sorted(given)}
     for option in known.values():
         if option.name in given:
             conf[option.name] = given[option.name]
@@ -127,6 +146,19 @@ def _with_defaults(given: dict[str, object], known: dict[str, Option]) -> dict[s
         elif option.default is not None and " " not in option.default:
             conf[option.name] = option.default  # prose defaults ("3 minutes") stay unset
     return conf
+
+
+def config_lines(conf: dict[str, object]) -> list[str]:
+    """The startup log's configuration listing: every option, (*) where it was given.
+    Like the real one it prints http_credentials in clear text."""
+    given = set(conf.get("given_options") or [])  # type: ignore[call-overload]
+    lines = []
+    for name in options():
+        if name in conf:
+            value = conf[name]
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            lines.append(f" - {name}{' (*)' if name in given else ''} = {text}")
+    return lines
 
 
 def help_text() -> str:

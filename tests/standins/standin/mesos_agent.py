@@ -1,11 +1,15 @@
-"""mesos-agent: smack TEST STAND-IN for the Apache Mesos 1.11 agent. It runs no tasks.
+"""mesos-agent: smack TEST STAND-IN for the Apache Mesos 1.11 agent.
 
-It accepts the real agent's flags, finds the leading master (zk://, host:port or file://),
-registers through the stand-ins' private protocol (re-registering with its checkpointed agent
-ID after restarts and master failovers), heartbeats, and answers /state, /flags, /health,
-/version and /metrics/snapshot shaped like real-mesos-samples/agent-*. With --credential it
-authenticates; a wrong secret ends the process like the real agent ("Master ... refused
-authentication", status 1). A master's machine/down shuts it down ("Agent terminating").
+It accepts the real agent's flags and refuses to start where the real one cannot
+(agent_checks.py: systemd support without a usable systemd hierarchy, the Linux launcher or
+cgroups isolators on read-only cgroups, cgroup2 at an unexpected place), finds the leading
+master (zk://, host:port or file://), registers through the stand-ins' private protocol
+(re-registering with its checkpointed agent ID and the tasks it runs after restarts and master
+failovers), heartbeats, runs the command tasks the master sends (agent_tasks.py,
+mesos_executor.py) and answers /state, /flags, /health, /version and /metrics/snapshot shaped
+like real-mesos-samples/agent-*. With --credential it authenticates; a wrong secret ends the
+process like the real agent ("Master ... refused authentication", status 1). A master's
+machine/down shuts it down ("Agent terminating") after killing its tasks.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 from . import glog, zk
+from .agent_checks import check_isolation
+from .agent_tasks import Containerizer
 from .auth import sign
 from .client import Unreachable, post_json
 from .common import (
@@ -76,6 +82,7 @@ class Agent:
         )
         self.leader_changed = threading.Event()
         self.announced: str | None = None
+        self.tasks = Containerizer(self)
 
     # ----- checkpointed agent ID (<work_dir>/meta/slaves/latest, as the real agent) --------
 
@@ -173,6 +180,7 @@ class Agent:
             "resources": self.resources.to_json(),
             "attributes": self.attributes,
             "version": VERSION,
+            "tasks": self.tasks.reported_tasks(),
         }
         announce = self.announced != self.master_pid  # log each attempt once per master
         self.announced = self.master_pid
@@ -228,6 +236,7 @@ class Agent:
 
     def terminate(self, master: str, reason: str) -> None:
         glog.info("slave.cpp:1047", f"Agent asked to shut down by {master} because '{reason}'")
+        self.tasks.kill_all(wait=5.0)
         glog.info("slave.cpp:1010", "Agent terminating")
         os._exit(0)
 
@@ -241,8 +250,8 @@ class Agent:
     # ----- HTTP ----------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
-        if req.path == f"{PRIVATE}/shutdown" and req.method == "POST":
-            return self.shutdown_request(req.json() or {})
+        if req.path.startswith(f"{PRIVATE}/") and req.method == "POST":
+            return self.private(req.path[len(PRIVATE):], req.json() or {})
         agent = req.headers.get("User-Agent", "")
         message = f"HTTP {req.method} for {req.path} from {req.client} with User-Agent='{agent}'"
         glog.info("http.cpp:1436", message)
@@ -264,6 +273,22 @@ class Agent:
         if is_true(self.flags, "authenticate_http_readonly") and not self.authenticated(req):
             return unauthorized(READONLY)
         return readonly[name]()
+
+    def private(self, path: str, body: dict) -> Response:
+        if path == "/shutdown":
+            return self.shutdown_request(body)
+        if path == "/run":
+            threading.Thread(target=self.tasks.run, args=(body["framework"], body["task"]),
+                             daemon=True).start()
+        elif path == "/kill":
+            self.tasks.kill(str(body["framework_id"]), str(body["task_id"]))
+        elif path == "/shutdown_framework":
+            self.tasks.kill_framework(str(body["framework_id"]))
+        elif path == "/executor/update":
+            self.tasks.executor_update(body)
+        else:
+            return not_found()
+        return json_response({})
 
     def shutdown_request(self, body: dict) -> Response:
         """The master's ShutdownMessage (machine DOWN): answer, then terminate."""
@@ -308,7 +333,8 @@ class Agent:
         for key in ("log_dir", "external_log_file"):
             if self.flags.get(key):
                 out[key] = self.flags[key]
-        out.update({"flags": self.flags, "frameworks": [], "completed_frameworks": []})
+        out.update({"flags": self.flags, "frameworks": self.tasks.frameworks_json(),
+                    "completed_frameworks": []})
         return out
 
     def metrics(self) -> dict[str, float]:
@@ -320,6 +346,7 @@ class Agent:
                 "slave/uptime_secs": time.time() - self.start_time,
                 "slave/executor_directory_max_allowed_age_secs": 544320.0,
                 "containerizer/fetcher/cache_size_total_bytes": 2147483648.0,
+                **self.tasks.counts(),
             }
         )
         return snapshot(agent_keys(), values)
@@ -356,6 +383,7 @@ def main(argv: list[str]) -> int:
         return 0
     glog.configure("mesos-agent", flags.get("log_dir"), is_true(flags, "quiet"))
     check_startup(table, flags)
+    check_isolation(table, flags)
     try:
         agent = Agent(flags)
     except (OSError, ValueError, KeyError) as exc:
@@ -374,7 +402,9 @@ def main(argv: list[str]) -> int:
     glog.info("slave.cpp:636", f"Agent resources: {json.dumps(agent.resources.full())}")
     glog.info("slave.cpp:653", f"Agent hostname: {agent.hostname}")
     agent.work_dir.mkdir(parents=True, exist_ok=True)
+    agent.tasks.recover()
     server.start()
     start_thread(agent.detect, "detector")
     start_thread(agent.run, "registration")
+    start_thread(agent.tasks.forwarder, "status updates")
     return run_until_signal(agent.say_goodbye)

@@ -1,4 +1,4 @@
-"""mesos-master: smack TEST STAND-IN for the Apache Mesos 1.11 master. It runs no tasks.
+"""mesos-master: smack TEST STAND-IN for the Apache Mesos 1.11 master.
 
 What it reproduces (see tests/standins/README.md and real-mesos-samples/):
 - flags exactly as the real binary (flags.py), start-up checks with the real EXIT messages;
@@ -6,8 +6,10 @@ What it reproduces (see tests/standins/README.md and real-mesos-samples/):
   `log_replicas/` children; the lowest sequence leads; a leader waits until --quorum log
   replicas are present before it recovers (and gives up after --registry_fetch_timeout);
 - HTTP endpoints, status codes, headers, Basic auth realms, 307 redirects from standbys;
-- agents (stand-in mesos-agent) and frameworks (stand-in Marathon) register through a private
-  HTTP protocol under /__standin__ that product code never uses;
+- agents (stand-in mesos-agent) and frameworks (stand-in Marathon, the stand-in scheduler
+  driver in libmesos-java.so) register through a private HTTP protocol under /__standin__
+  that product code never uses (PROTOCOL.md); offers, task launches and status updates go the
+  same way (master_scheduling.py), and the agents run the tasks;
 - maintenance schedule / machine down / machine up, in memory.
 """
 
@@ -59,6 +61,7 @@ from .httpd import (
 from .lifecycle import run_until_signal, start_thread
 from .maintenance import Maintenance, MaintenanceError
 from .master_model import Agent, Framework
+from .master_scheduling import Scheduling
 from .metrics import master_keys, snapshot
 from .resources import Resources
 
@@ -86,7 +89,7 @@ ENDPOINTS = {
 DISCONNECTED_AFTER = 3.0  # seconds without agent heartbeat; stands in for libprocess' socket EOF
 
 
-class Master:
+class Master(Scheduling):
     def __init__(self, flags: dict[str, str]) -> None:
         self.flags = flags
         self.id = str(uuid.uuid4())
@@ -123,6 +126,7 @@ class Master:
         )
         self.counters: Counter[str] = Counter()
         self.replicas = 0
+        self.init_scheduling()
 
     # ----- leadership -------------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class Master:
                         )
                         del self.agents[agent.id]
                         self.unreachable += 1
+                        self.lose_tasks_of(agent, "health check timed out", unreachable=True)
                     elif silent > DISCONNECTED_AFTER and agent.active:
                         glog.info(
                             "master.cpp:1617",
@@ -243,8 +248,9 @@ class Master:
                         )
                         agent.active = False
                 for framework in self.frameworks.values():
-                    if now - framework.last_ping > DISCONNECTED_AFTER:
+                    if framework.active and now - framework.last_ping > DISCONNECTED_AFTER:
                         framework.active = False
+                        self.rescind_offers(framework)
 
     def register_agent(self, body: dict) -> Response:
         if not self.is_leader() or not self.recovered:
@@ -309,8 +315,12 @@ class Master:
                 reregistered_time=reregistered,
                 principal=principal,
             )
+            if known is not None:
+                for framework in self.frameworks.values():
+                    self.rescind_offers(framework, agent_id)
             self.agents[agent_id] = agent
             self.shutdowns.pop(agent_id, None)
+            self.reconcile_agent(agent, list(body.get("tasks") or []))
         if reregistered is None:
             self.counters["slave_registrations"] += 1
             glog.info(
@@ -333,6 +343,20 @@ class Master:
                 "reregistered": reregistered is not None,
             }
         )
+
+    def reconcile_agent(self, agent: Agent, reported: list[dict]) -> None:
+        """What the master knows runs on `agent` against what the agent reports (lock held)."""
+        running = {(str(e["framework_id"]), str(e["task"]["task_id"]["value"]))
+                   for e in reported}
+        for framework in list(self.frameworks.values()):
+            for task in [t for t in framework.tasks.values() if t.agent_id == agent.id]:
+                if (framework.id, task.id) in running:
+                    agent.used = agent.used.plus(task.resources)
+                    continue
+                state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+                self.master_update(framework, task.id, agent.id, state, "REASON_RECONCILIATION",
+                                   "Task is unknown to the agent")
+        self.learn_tasks(agent, reported)
 
     def agent_ping(self, body: dict) -> Response:
         agent_id = str(body.get("id", ""))
@@ -382,8 +406,12 @@ class Master:
             if not framework_id:
                 framework_id = f"{self.id}-{self.framework_count:04d}"
                 self.framework_count += 1
+            if any(f.id == framework_id for f in self.completed_frameworks):
+                return json_response(
+                    {"action": "exit", "message": "Framework has been removed"}, 403
+                )
             known = self.frameworks.get(framework_id)
-            self.frameworks[framework_id] = Framework(
+            framework = Framework(
                 id=framework_id,
                 name=str(body.get("name", "")),
                 hostname=str(body.get("hostname", "")),
@@ -393,26 +421,21 @@ class Master:
                 failover_timeout=float(body.get("failover_timeout", 0)),
                 checkpoint=bool(body.get("checkpoint", False)),
                 principal=principal,
-                registered_time=known.registered_time if known else now,
+                registered_time=known.registered_time if known and not known.recovered else now,
                 reregistered_time=reregistered,
                 pid=str(body.get("pid", "")),
+                capabilities=[str(c) for c in body.get("capabilities") or []],
             )
+            if known is not None:
+                # A failed-over scheduler keeps its tasks; offers made to the old one are gone.
+                self.rescind_offers(known)
+                framework.tasks = known.tasks
+                framework.completed_tasks = known.completed_tasks
+                framework.events = known.events
+            self.frameworks[framework_id] = framework
         verb = "Re-registered" if reregistered else "Registered"
         glog.info("master.cpp:3073", f"{verb} framework {framework_id} ({body.get('name')})")
-        return json_response({"id": framework_id, "master": self.pid})
-
-    def framework_ping(self, body: dict) -> Response:
-        with self.lock:
-            framework = self.frameworks.get(str(body.get("id", "")))
-            if any(f.id == body.get("id") for f in self.completed_frameworks):
-                return json_response(
-                    {"action": "exit", "message": "Framework has been removed"}, 403
-                )
-            if framework is None or not self.is_leader():
-                return json_response({"action": "reregister"}, 404)
-            framework.last_ping = time.monotonic()
-            framework.active = True
-        return json_response({})
+        return json_response({"id": framework_id, "master": self.pid, "master_info": self.info})
 
     # ----- HTTP ---------------------------------------------------------------------------
 
@@ -464,7 +487,7 @@ class Master:
             "slaves": self.slaves,
             "frameworks": self.frameworks_view,
             "state-summary": self.summary,
-            "tasks": lambda: {"tasks": []},
+            "tasks": lambda: {"tasks": [t.json() for t in self.all_tasks()]},
         }
         if endpoint in views:
             with self.lock:
@@ -479,9 +502,17 @@ class Master:
         handlers = {
             "/agent/register": self.register_agent,
             "/agent/ping": self.agent_ping,
+            "/agent/update": self.agent_update,
             "/agent/disconnect": self.agent_disconnected,
             "/framework/register": self.register_framework,
-            "/framework/ping": self.framework_ping,
+            "/framework/poll": self.framework_poll,
+            "/framework/accept": self.framework_accept,
+            "/framework/decline": self.framework_decline,
+            "/framework/revive": self.framework_revive,
+            "/framework/suppress": self.framework_suppress,
+            "/framework/kill": self.framework_kill,
+            "/framework/reconcile": self.framework_reconcile,
+            "/framework/teardown": self.framework_teardown,
         }
         handler = handlers.get(req.path[len(PRIVATE) :])
         if handler is None or req.method != "POST":
@@ -530,21 +561,30 @@ class Master:
                 "flags": self.flags,
                 "slaves": [a.state_json() for a in self.agents.values()],
                 "recovered_slaves": [],
-                "frameworks": [f.json() for f in self.frameworks.values()],
-                "completed_frameworks": [f.json() for f in self.completed_frameworks],
+                "frameworks": [f.json(self.agents) for f in self.frameworks.values()],
+                "completed_frameworks": [f.json(self.agents) for f in self.completed_frameworks],
                 "orphan_tasks": [],
                 "unregistered_frameworks": [],
             }
         )
         return out
 
+    def all_tasks(self) -> list:
+        out = []
+        for framework in self.frameworks.values():
+            out += list(framework.tasks.values()) + framework.completed_tasks
+        return out
+
+    def tasks_on(self, agent_id: str) -> list:
+        return [t for t in self.all_tasks() if t.agent_id == agent_id]
+
     def slaves(self) -> dict[str, object]:
         return {"slaves": [a.slaves_json() for a in self.agents.values()], "recovered_slaves": []}
 
     def frameworks_view(self) -> dict[str, object]:
         return {
-            "frameworks": [f.json() for f in self.frameworks.values()],
-            "completed_frameworks": [f.json() for f in self.completed_frameworks],
+            "frameworks": [f.json(self.agents) for f in self.frameworks.values()],
+            "completed_frameworks": [f.json(self.agents) for f in self.completed_frameworks],
             "unregistered_frameworks": [],
         }
 
@@ -552,7 +592,7 @@ class Master:
         out: dict[str, object] = {"hostname": self.hostname}
         if self.flags.get("cluster"):
             out["cluster"] = self.flags["cluster"]
-        out["slaves"] = [a.summary_json() for a in self.agents.values()]
+        out["slaves"] = [a.summary_json(self.tasks_on(a.id)) for a in self.agents.values()]
         out["frameworks"] = [
             {
                 k: v
@@ -567,6 +607,8 @@ class Master:
         with self.lock:
             agents = list(self.agents.values())
             frameworks = list(self.frameworks.values())
+            tasks = self.all_tasks()
+            offers = sum(len(f.offers) for f in frameworks)
         active = sum(1 for a in agents if a.active)
         values: dict[str, float] = {
             "master/elected": 1.0 if self.is_leader() else 0.0,
@@ -585,9 +627,17 @@ class Master:
         }
         for name in ("cpus", "mem", "disk", "gpus"):
             total = sum(a.resources.totals().get(name, 0.0) for a in agents)
+            used = sum(a.used.scalars.get(name, 0.0) for a in agents)
             values[f"master/{name}_total"] = total
+            values[f"master/{name}_used"] = used
+            values[f"master/{name}_percent"] = used / total if total else 0.0
             if name != "gpus":
                 values[f"allocator/mesos/resources/{name}/total"] = total
+                values[f"allocator/mesos/resources/{name}/offered_or_allocated"] = used + sum(
+                    a.offered.scalars.get(name, 0.0) for a in agents)
+        for state, count in Counter(t.state for t in tasks).items():
+            values[f"master/{state.lower().replace('task_', 'tasks_', 1)}"] = count
+        values["master/outstanding_offers"] = offers
         for key, count in self.counters.items():
             values[f"master/{key}"] = count
         return snapshot(master_keys(), values)
@@ -640,6 +690,7 @@ class Master:
                 del self.agents[agent.id]
                 self.shutdowns[agent.id] = reason
                 self.counters["slave_removals"] += 1
+                self.lose_tasks_of(agent, reason)
         for agent in doomed:  # tell it now, like the real ShutdownMessage; pings are the fallback
             threading.Thread(target=self._push_shutdown, args=(agent, reason), daemon=True).start()
 
@@ -654,11 +705,10 @@ class Master:
         form = urllib.parse.parse_qs(req.body.decode())
         framework_id = (form.get("frameworkId") or [""])[0]
         with self.lock:
-            framework = self.frameworks.pop(framework_id, None)
+            framework = self.frameworks.get(framework_id)
             if framework is None:
                 return text_response(400, f"No framework found with specified ID: '{framework_id}'")
-            framework.active = False
-            self.completed_frameworks.append(framework)
+        self.remove_framework(framework, notify=True)
         return empty_response()
 
 
@@ -738,6 +788,7 @@ def main(argv: list[str]) -> int:
     )
     server.start()
     start_thread(master.monitor, "monitor")
+    start_thread(master.allocator, "allocator")
     target = master.run_zookeeper if flags.get("zk") else master.run_standalone
     start_thread(target, "election")
     return run_until_signal()

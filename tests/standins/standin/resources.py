@@ -190,3 +190,102 @@ def parse_attributes(text: str | None) -> dict[str, object]:
         except ValueError:
             out[name.strip()] = value.strip()
     return out
+
+
+# ----- arithmetic on Mesos Resource JSON lists (offers, tasks, used/offered totals) ----------
+
+MIN_CPUS = 0.01  # the real allocator offers nothing smaller (master/constants.hpp)
+MIN_MEM = 32.0
+
+
+@dataclass
+class ResourceSet:
+    """Unreserved scalars plus port ranges: what an offer holds, what a task uses."""
+
+    scalars: dict[str, float] = field(default_factory=dict)
+    ports: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def of_agent(cls, res: Resources) -> ResourceSet:
+        return cls(dict(res.totals()), list(res.ports))
+
+    @classmethod
+    def from_json(cls, items: list[dict] | None) -> ResourceSet:
+        out = cls()
+        for item in items or []:
+            if item.get("type") == "RANGES" or "ranges" in item:
+                ranges = (item.get("ranges") or {}).get("range") or []
+                out.ports.extend((int(r["begin"]), int(r["end"])) for r in ranges)
+            elif "scalar" in item:
+                name = str(item["name"])
+                out.scalars[name] = out.scalars.get(name, 0.0) + float(item["scalar"]["value"])
+        out.ports = _merge(out.ports)
+        return out
+
+    def to_json(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for name in ("cpus", "mem", "disk", "gpus"):
+            value = round(self.scalars.get(name, 0.0), 6)
+            if value > 0:
+                out.append({"name": name, "type": "SCALAR", "scalar": {"value": value},
+                            "role": "*"})
+        if self.ports:
+            ranges = [{"begin": b, "end": e} for b, e in self.ports]
+            out.append({"name": "ports", "type": "RANGES", "ranges": {"range": ranges},
+                        "role": "*"})
+        return out
+
+    def summary(self) -> dict[str, object]:
+        """{"disk", "mem", "gpus", "cpus"[, "ports"]} as /master/state prints resources."""
+        out: dict[str, object] = {
+            k: round(float(self.scalars.get(k, 0.0)), 6) for k in ("disk", "mem", "gpus", "cpus")
+        }
+        if self.ports:
+            out["ports"] = "[" + ", ".join(f"{b}-{e}" for b, e in self.ports) + "]"
+        return out
+
+    def plus(self, other: ResourceSet) -> ResourceSet:
+        scalars = dict(self.scalars)
+        for name, value in other.scalars.items():
+            scalars[name] = scalars.get(name, 0.0) + value
+        return ResourceSet(scalars, _merge(self.ports + other.ports))
+
+    def minus(self, other: ResourceSet) -> ResourceSet:
+        scalars = {k: max(0.0, round(v - other.scalars.get(k, 0.0), 6))
+                   for k, v in self.scalars.items()}
+        return ResourceSet(scalars, _subtract(self.ports, other.ports))
+
+    def contains(self, other: ResourceSet) -> bool:
+        for name, value in other.scalars.items():
+            if value > self.scalars.get(name, 0.0) + 1e-9:
+                return False
+        return all(any(b <= lo and hi <= e for b, e in self.ports) for lo, hi in other.ports)
+
+    def offerable(self) -> bool:
+        return self.scalars.get("cpus", 0.0) >= MIN_CPUS or self.scalars.get("mem", 0.0) >= MIN_MEM
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for begin, end in sorted(ranges):
+        if out and begin <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((begin, end))
+    return out
+
+
+def _subtract(ranges: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = list(_merge(ranges))
+    for lo, hi in taken:
+        next_out = []
+        for begin, end in out:
+            if hi < begin or lo > end:
+                next_out.append((begin, end))
+                continue
+            if begin < lo:
+                next_out.append((begin, lo - 1))
+            if hi < end:
+                next_out.append((hi + 1, end))
+        out = next_out
+    return out

@@ -1,8 +1,10 @@
 """List the Java (JNI) entry points a Mesos native library defines.
 
 Usage: python3 mesos_jni_symbols.py LIBRARY
+       python3 mesos_jni_symbols.py --json LIBRARY...
 
-Run by roles/spark/tasks/validate_mesos.yml on the node, where binutils (nm, readelf) may be
+Run by roles/common/tasks/mesos_native_library.yml on the node (for Marathon and Spark, which
+load the library named by MESOS_NATIVE_JAVA_LIBRARY), where binutils (nm, readelf) may be
 missing: only the Python 3 standard library is used. It reads the ELF dynamic symbol table of
 LIBRARY (symlinks are followed), from the .dynsym section, or, when the file has no section
 headers, through the PT_DYNAMIC segment (DT_SYMTAB, DT_STRTAB and DT_HASH or DT_GNU_HASH).
@@ -10,7 +12,9 @@ Spark's MesosSchedulerDriver needs the functions named Java_org_apache_mesos_*; 
 counts only if the library defines it (st_shndx != SHN_UNDEF) with global or weak binding. An
 undefined reference to such a name does not provide it.
 
-Prints the defined Java_org_apache_mesos_* names, sorted, one a line, on stdout.
+Prints the defined Java_org_apache_mesos_* names, sorted, one a line, on stdout. With --json it
+looks at every LIBRARY given and prints one JSON object instead, library -> {"exit": the exit
+code below, "symbols": [...], "message": "..."}, and exits 0 unless the usage is wrong.
 
 Exit codes:
   0  at least one Java_org_apache_mesos_* function is defined (the names are on stdout)
@@ -20,6 +24,7 @@ Exit codes:
 Messages for exit codes 1-3 go to stderr.
 """
 
+import json
 import struct
 import sys
 
@@ -233,28 +238,40 @@ def jni_symbols(elf):
     return sorted(defined), sorted(undefined - defined), count
 
 
-def main(argv):
-    if len(argv) != 2:
-        sys.stderr.write("usage: %s LIBRARY\n" % argv[0])
-        return EXIT_USAGE
-    path = argv[1]
+def inspect(path):
+    """(exit code, defined names, message) for one library."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, 2)
             size = handle.tell()
             defined, undefined, count = jni_symbols(Elf(handle, size))
     except OSError as error:
-        sys.stderr.write("%s: cannot read: %s\n" % (path, error.strerror or error))
-        return EXIT_USAGE
+        return EXIT_USAGE, [], "%s: cannot read: %s" % (path, error.strerror or error)
     except (ElfError, struct.error) as error:
-        sys.stderr.write("%s: %s\n" % (path, error))
-        return EXIT_NOT_ELF
+        return EXIT_NOT_ELF, [], "%s: %s" % (path, error)
     if not defined:
-        sys.stderr.write(
+        return EXIT_NO_JNI, [], (
             "%s: none of its %d dynamic symbols defines a Java_org_apache_mesos_* function "
-            "(%d undefined references to such names): the library has no Java (JNI) bindings\n"
+            "(%d undefined references to such names): the library has no Java (JNI) bindings"
             % (path, count, len(undefined)))
-        return EXIT_NO_JNI
+    return EXIT_FOUND, defined, ""
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "--json":
+        report = {}
+        for path in argv[2:]:
+            code, defined, message = inspect(path)
+            report[path] = {"exit": code, "symbols": defined, "message": message}
+        sys.stdout.write(json.dumps(report) + "\n")  # in the order given
+        return EXIT_FOUND
+    if len(argv) != 2:
+        sys.stderr.write("usage: %s LIBRARY | --json LIBRARY...\n" % argv[0])
+        return EXIT_USAGE
+    code, defined, message = inspect(argv[1])
+    if code != EXIT_FOUND:
+        sys.stderr.write(message + "\n")
+        return code
     sys.stdout.write("".join(name + "\n" for name in defined))
     return EXIT_FOUND
 
