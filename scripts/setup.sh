@@ -23,7 +23,10 @@ fi
 # Each package is installed only when missing; apt-get update runs only if something is.
 wanted=(podman runc mmdebstrap uidmap containernetworking-plugins netavark aardvark-dns
         iptables openssh-client ca-certificates gcc)
-command -v java >/dev/null 2>&1 || wanted+=(openjdk-17-jre-headless)
+# javac builds the Mesos stand-in's Java driver (tests/standins/build_java.py).
+command -v javac >/dev/null 2>&1 || wanted+=(openjdk-17-jdk-headless)
+# The stand-in mesos-executor starts as #!/usr/bin/python3, like on the nodes.
+[ -x /usr/bin/python3 ] || wanted+=(python3)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \

@@ -131,8 +131,10 @@ def start_agent(procs: Processes, zk: ZooKeeper, path: str, hostname: str, work_
     return agent
 
 
-def start_marathon(procs: Processes, zk: ZooKeeper, *extra: str, mesos: str = "/mesos",
-                   path: str = "/marathon", env: dict[str, str] | None = None) -> Daemon:  # fmt: skip
+def start_marathon(
+    procs: Processes, zk: ZooKeeper, *extra: str, mesos: str = "/mesos", path: str = "/marathon",
+    env: dict[str, str] | None = None,
+) -> Daemon:
     port = free_port()
     args = ["--master", zk.url(mesos), "--zk", zk.url(path), "--http_port", str(port),
             "--hostname", "127.0.0.1", "--zk_session_timeout", "2000", *extra]  # fmt: skip
@@ -353,14 +355,7 @@ def test_the_captured_hello_session(cluster: Cluster) -> None:
     everything = fetch(port, "/v2/tasks").json()
     assert_same_shape(sample("hello-v2-tasks"), everything)
     assert {tuple(t["servicePorts"]) for t in everything["tasks"]} == {(10000,)}
-    # The task really runs, on its agent's port, as --mesos_user, in its sandbox.
-    for task in running["tasks"]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{task['ports'][0]}/", timeout=10) as page:  # noqa: S310
-            assert b"stdout" in page.read()  # the sandbox's listing
-    frameworks = fetch(cluster.mesos.port, "/master/frameworks").json()
-    assert_same_shape(sample("hello-mesos-master-frameworks")["frameworks"][0]["tasks"][0],
-                      frameworks["frameworks"][0]["tasks"][0])
-    assert frameworks["frameworks"][0]["user"] == "nobody"
+    assert_tasks_really_run(cluster, running["tasks"])
 
     full = {**HELLO, "instances": 1}
     scaled = fetch(port, "/v2/apps/hello", "PUT", full)
@@ -381,6 +376,21 @@ def test_the_captured_hello_session(cluster: Cluster) -> None:
     assert_same_shape(sample("hello-versions"), versions)
     assert len(versions["versions"]) == 2
 
+    assert_deleted_like_sample(port)
+
+
+def assert_tasks_really_run(cluster: Cluster, tasks: list[dict[str, Any]]) -> None:
+    """On their agent's port, as --mesos_user, in their sandbox."""
+    for task in tasks:
+        with urllib.request.urlopen(f"http://127.0.0.1:{task['ports'][0]}/", timeout=10) as page:
+            assert b"stdout" in page.read()  # the sandbox's listing
+    frameworks = fetch(cluster.mesos.port, "/master/frameworks").json()
+    assert_same_shape(sample("hello-mesos-master-frameworks")["frameworks"][0]["tasks"][0],
+                      frameworks["frameworks"][0]["tasks"][0])
+    assert frameworks["frameworks"][0]["user"] == "nobody"
+
+
+def assert_deleted_like_sample(port: int) -> None:
     deleted = fetch(port, "/v2/apps/hello", "DELETE")
     like(deleted, "hello-delete")
     gone = fetch(port, "/v2/apps/hello")

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.standins.harness import (
-    Daemon,
     STANDIN_PYTHON,
+    Daemon,
     FrameworkClient,
     Processes,
     ZooKeeper,
@@ -193,15 +193,19 @@ def test_a_master_without_zk_runs_alone_and_elects_itself(procs: Processes) -> N
 # ----- tasks ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def master(procs: Processes, zookeeper: ZooKeeper) -> Daemon:
-    return start_master(procs, zookeeper)
+@pytest.fixture()
+def master(procs: Processes, zookeeper: ZooKeeper) -> Iterator[Daemon]:
+    """A master per test, under a ZooKeeper path of its own: offers go only to this test's
+    framework and agents."""
+    daemon = start_master(procs, zookeeper, f"/mesos-{free_port()}")
+    yield daemon
+    daemon.signal(signal.SIGKILL)
 
 
-def start_agent(procs: Processes, zk: ZooKeeper, work_dir: Path, port: int = 0) -> Daemon:
+def start_agent(procs: Processes, master: Daemon, work_dir: Path, port: int = 0) -> Daemon:
     port = port or free_port()
-    agent = procs.start("mesos-agent", agent_args(procs, zk.url("/mesos"), work_dir, port,
-                                                  *POSIX), port=port)
+    agent = procs.start("mesos-agent", agent_args(procs, f"127.0.0.1:{master.port}", work_dir,
+                                                  port, *POSIX), port=port)
     wait_until(lambda: fetch(port, "/health").status == 200)
     return agent
 
@@ -209,7 +213,7 @@ def start_agent(procs: Processes, zk: ZooKeeper, work_dir: Path, port: int = 0) 
 def test_a_task_runs_as_its_user_in_its_sandbox(
     procs: Processes, zookeeper: ZooKeeper, master: Daemon, open_dir: Path
 ) -> None:
-    agent = start_agent(procs, zookeeper, open_dir / "a1")
+    agent = start_agent(procs, master, open_dir / "a1")
     framework = FrameworkClient(master.port, user="nobody")
     offer = framework.offer()
     assert offer["hostname"] == "localhost"
@@ -234,7 +238,7 @@ def test_a_task_runs_as_its_user_in_its_sandbox(
 def test_exit_codes_kills_and_missing_users(
     procs: Processes, zookeeper: ZooKeeper, master: Daemon, open_dir: Path
 ) -> None:
-    agent = start_agent(procs, zookeeper, open_dir / "a2")
+    agent = start_agent(procs, master, open_dir / "a2")
     framework = FrameworkClient(master.port)
     framework.launch(framework.offer(), "t-exit", "exit 3")
     assert framework.state_of("t-exit", "TASK_FAILED")["message"] == "Command exited with status 3"
@@ -266,7 +270,7 @@ def test_tasks_outlive_their_agent_and_die_with_their_machine(
     """KillMode=process keeps executors when the agent restarts; the restarted agent reports
     the task again. Machine DOWN (maintenance) shuts the agent down and kills its tasks."""
     port = free_port()
-    agent = start_agent(procs, zookeeper, open_dir / "a3", port)
+    agent = start_agent(procs, master, open_dir / "a3", port)
     framework = FrameworkClient(master.port)
     framework.launch(framework.offer(), "t-long", "sleep 600")
     framework.state_of("t-long", "TASK_RUNNING")
@@ -275,7 +279,7 @@ def test_tasks_outlive_their_agent_and_die_with_their_machine(
     running = [pid for pid in procs.task_processes()
                if b"sleep\x00600" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert running, "the task outlived its agent"
-    agent = start_agent(procs, zookeeper, open_dir / "a3", port)
+    agent = start_agent(procs, master, open_dir / "a3", port)
     wait_until(lambda: [t for t in fetch(port, "/state").json()["frameworks"][0]["executors"]
                         if t["id"] == "t-long" and t["tasks"][0]["state"] == "TASK_RUNNING"])
     assert "Recovering executor 't-long'" in agent.log()
@@ -296,7 +300,7 @@ def test_tasks_outlive_their_agent_and_die_with_their_machine(
 def test_the_agent_state_lists_its_tasks(
     procs: Processes, zookeeper: ZooKeeper, master: Daemon, open_dir: Path
 ) -> None:
-    agent = start_agent(procs, zookeeper, open_dir / "a4")
+    agent = start_agent(procs, master, open_dir / "a4")
     framework = FrameworkClient(master.port)
     framework.launch(framework.offer(), "t-state", "sleep 600")
     framework.state_of("t-state", "TASK_RUNNING")

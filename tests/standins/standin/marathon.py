@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -176,22 +177,24 @@ class Marathon:
             return unauthorized(req.path)
         if not self.elected:
             return self.proxy(req)
-        if req.path == "/ping":
-            return pong(self.me)
-        if req.path == "/":
-            return redirect(self.me, f"http://{self.me}/ui/")
         if (req.path.startswith("/v2/") or req.path == "/metrics") and not accepts_json(req):
             return not_acceptable(self.me)
-        if req.path == "/v2/info" and req.method == "GET":
-            return answer(200, self.info(), self.me, vary=True)
-        if req.path == "/v2/leader":
-            if req.method == "DELETE":
-                self.abdicate.set()
-                return answer(200, {"message": "Leadership abdicated"}, self.me)
-            return answer(200, {"leader": self.leader}, self.me, vary=True)
-        if req.path == "/metrics":
-            return answer(200, self.metrics(), self.me, vary=True, chunked=True)
-        return self.api.handle(req)
+        routes: dict[str, Callable[[], Response]] = {
+            "/ping": lambda: pong(self.me),
+            "/": lambda: redirect(self.me, f"http://{self.me}/ui/"),
+            "/v2/leader": lambda: self.leader_resource(req),
+            "/metrics": lambda: answer(200, self.metrics(), self.me, vary=True, chunked=True),
+        }
+        if req.method == "GET":
+            routes["/v2/info"] = lambda: answer(200, self.info(), self.me, vary=True)
+        route = routes.get(req.path)
+        return route() if route else self.api.handle(req)
+
+    def leader_resource(self, req: Request) -> Response:
+        if req.method == "DELETE":
+            self.abdicate.set()
+            return answer(200, {"message": "Leadership abdicated"}, self.me)
+        return answer(200, {"leader": self.leader}, self.me, vary=True)
 
     def proxy(self, req: Request) -> Response:
         """Forward to the leader like Marathon's LeaderProxyFilter: same method, path, query,
@@ -318,7 +321,7 @@ class Marathon:
 
 
 def _user() -> str:
-    import getpass  # noqa: PLC0415
+    import getpass
 
     return getpass.getuser()
 

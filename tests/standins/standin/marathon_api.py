@@ -86,6 +86,9 @@ class AppsApi:
         if path in views and req.method == "GET":
             with self.s.lock:
                 return self.ok(views[path](), vary=True)
+        return self.other(req, path)
+
+    def other(self, req: Request, path: str) -> Response:
         if path.startswith("/v2/deployments/") and req.method == "DELETE":
             return self.cancel(path[len("/v2/deployments/"):])
         if path == "/v2/eventSubscriptions":
@@ -127,15 +130,9 @@ class AppsApi:
     # ----- /v2/apps/<id> ------------------------------------------------------------------
 
     def member(self, req: Request, rest: str) -> Response:
-        if rest.endswith("/tasks") and req.method == "GET":
-            app_id = normalize_id(rest[: -len("/tasks")])
-            with self.s.lock:
-                if app_id in self.s.apps:
-                    return self.ok({"tasks": self.tasks(app_id)}, vary=True)
-        if rest.endswith("/versions") and req.method == "GET":
-            app_id = normalize_id(rest[: -len("/versions")])
-            if app_id in self.s.apps:
-                return self.ok({"versions": self.versions.get(app_id, [])}, vary=True)
+        sub = self.sub_resource(req, rest)
+        if sub is not None:
+            return sub
         app_id = normalize_id(rest)
         if req.method == "GET":
             with self.s.lock:
@@ -148,6 +145,22 @@ class AppsApi:
         if req.method == "PUT":
             return self.put(req, app_id)
         return self.ok({"message": "HTTP 405 Method Not Allowed"}, 405)
+
+    def sub_resource(self, req: Request, rest: str) -> Response | None:
+        """/v2/apps/<id>/tasks and /versions of an app that exists (else the id is the
+        app's own, as Marathon reads it)."""
+        if req.method != "GET":
+            return None
+        if rest.endswith("/tasks"):
+            app_id = normalize_id(rest[: -len("/tasks")])
+            with self.s.lock:
+                if app_id in self.s.apps:
+                    return self.ok({"tasks": self.tasks(app_id)}, vary=True)
+        if rest.endswith("/versions"):
+            app_id = normalize_id(rest[: -len("/versions")])
+            if app_id in self.s.apps:
+                return self.ok({"versions": self.versions.get(app_id, [])}, vary=True)
+        return None
 
     def put(self, req: Request, app_id: str) -> Response:
         body, error = self.parse(req, create=False)
@@ -314,7 +327,7 @@ class AppsApi:
         checks = app.get("healthChecks") or []
         active = [i for i in self.s.of_app(app_id) if i.active]
         running = [i for i in active if i.state == "TASK_RUNNING"]
-        judged = [i for i in running if checks and any(h for h in i.health)
+        judged = [i for i in running if (checks and any(h for h in i.health))
                   or i.mesos_healthy is not None]
         healthy = [i for i in judged if i.healthy(checks)]
         return dict(zip(STATUS_KEYS, (
@@ -363,7 +376,7 @@ class AppsApi:
     def queue(self) -> list[dict]:
         out = []
         wanted = self.s.wanted()
-        import time as _time  # noqa: PLC0415 - only the queue needs the clock
+        import time as _time
 
         for app_id, app in sorted(self.s.apps.items()):
             current = [i for i in self.s.of_app(app_id)

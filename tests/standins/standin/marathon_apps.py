@@ -134,7 +134,8 @@ def semantic_errors(app: dict, features: list[str]) -> list[dict[str, object]]:
     volumes = ((app.get("container") or {}).get("volumes")) or []
     for index, volume in enumerate(volumes):
         persistent = volume.get("persistent") if isinstance(volume, dict) else None
-        if persistent and persistent.get("type", "root") == "root" and persistent.get("constraints"):
+        root = persistent and persistent.get("type", "root") == "root"
+        if root and persistent.get("constraints"):
             out.append({"path": f"/container/volumes({index})/persistent",
                         "errors": ["Constraints on root volumes are not supported"]})
     has_command = bool(app.get("cmd") or app.get("args"))

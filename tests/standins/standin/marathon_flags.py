@@ -82,6 +82,22 @@ def _take_values(inline: str | None, rest: list[str]) -> list[str]:
     return values
 
 
+def _switch(option: Option, negated: bool, inline: str | None, rest: list[str],
+            given: dict[str, object]) -> bool:  # fmt: skip
+    """The value of a toggle (--x/--no-x), a flag or a boolean option (--x [true|false])."""
+    if option.kind == "boolean":
+        value = inline if inline is not None else (
+            rest.pop(0) if rest and rest[0] in ("true", "false") else "true")
+        if value not in ("true", "false"):
+            raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
+        return value == "true"
+    if option.name in given:
+        raise ScallopError(f"Option '{option.name}' is specified more than once")
+    if inline is not None:
+        raise ScallopError(f"Bad arguments for option '{option.name}': '{inline}'")
+    return not negated
+
+
 def parse(argv: list[str]) -> dict[str, object]:
     """Effective configuration: given options plus documented defaults (toggles as bools).
     `given_options` lists the names set explicitly (the startup log marks them with (*))."""
@@ -100,19 +116,8 @@ def parse(argv: list[str]) -> dict[str, object]:
             given[name] = True
             continue
         option, negated = _resolve(name, known)
-        if option.kind in ("toggle", "flag"):
-            if option.name in given:
-                raise ScallopError(f"Option '{option.name}' is specified more than once")
-            if eq:
-                raise ScallopError(f"Bad arguments for option '{option.name}': '{inline}'")
-            given[option.name] = not negated
-        elif option.kind == "boolean":
-            value = (
-                inline if eq else (rest.pop(0) if rest and rest[0] in ("true", "false") else "true")
-            )
-            if value not in ("true", "false"):
-                raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
-            given[option.name] = value == "true"
+        if option.kind in ("toggle", "flag", "boolean"):
+            given[option.name] = _switch(option, negated, inline if eq else None, rest, given)
         else:
             # Scallop gathers every argument of every occurrence, then wants exactly one.
             values.setdefault(option.name, []).extend(_take_values(inline if eq else None, rest))

@@ -34,6 +34,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,10 @@ TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ER
             "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"}
 FAILED = TERMINAL - {"TASK_FINISHED"}
 SCHEDULER = "mesosphere.marathon.MarathonScheduler:Thread-11"
-HEALTH = "mesosphere.marathon.core.health.impl.HealthCheckActor:marathon-akka.actor.default-dispatcher-5"
-DEPLOY = "mesosphere.marathon.core.deployment.impl.DeploymentManagerActor:marathon-akka.actor.default-dispatcher-7"
+HEALTH = ("mesosphere.marathon.core.health.impl.HealthCheckActor:"
+          "marathon-akka.actor.default-dispatcher-5")
+DEPLOY = ("mesosphere.marathon.core.deployment.impl.DeploymentManagerActor:"
+          "marathon-akka.actor.default-dispatcher-7")
 MAX_PER_OFFER = 5  # --max_instances_per_offer
 KILL_RETRY = 30.0  # --kill_retry_timeout
 
@@ -181,7 +184,7 @@ class Scheduler:
                 continue
             try:
                 master = self.m.mesos_master()
-            except Exception:  # noqa: BLE001 - ZooKeeper reconnecting; try again
+            except Exception:
                 master = None
             if master is None:
                 time.sleep(0.5)
@@ -348,9 +351,7 @@ class Scheduler:
 
     def fits_constraints(self, app: dict, offer: dict) -> bool:
         others = [i for i in self.of_app(app["id"]) if i.active]
-        attributes = {a["name"]: str((a.get("text") or {}).get("value",
-                                                               (a.get("scalar") or {}).get("value")))
-                      for a in offer.get("attributes") or []}
+        attributes = _attributes(offer)
 
         def value_of(field_name: str, host: str, attrs: dict[str, str]) -> str | None:
             return host if field_name == "hostname" else attrs.get(field_name)
@@ -360,23 +361,8 @@ class Scheduler:
             argument = constraint[2] if len(constraint) > 2 else None
             here = value_of(name, offer["hostname"], attributes)
             there = [value_of(name, i.host, i.attributes) for i in others]
-            if operator == "UNIQUE" and (here is None or here in there):
+            if not _constraint_holds(operator, argument, here, there):
                 return False
-            # CLUSTER: every instance on the given value, or on the first instance's value.
-            target = argument if argument is not None else (there[0] if there else here)
-            if operator == "CLUSTER" and (here is None or here != target):
-                return False
-            if operator in ("LIKE", "IS") and (here is None or not _matches(operator, argument,
-                                                                             here)):
-                return False
-            if operator == "UNLIKE" and here is not None and re.fullmatch(str(argument), here):
-                return False
-            if operator == "MAX_PER" and there.count(here) >= int(argument or 1):
-                return False
-            if operator == "GROUP_BY" and here is not None and there:
-                counts = {v: there.count(v) for v in set(there)}
-                if counts.get(here, 0) > min(counts.values()) and len(counts) >= int(argument or 0):
-                    return False
         return True
 
     def new_instance(self, app: dict, offer: dict, ports: list[int]) -> Instance:
@@ -401,9 +387,7 @@ class Scheduler:
         instance.health = [{} for _ in app.get("healthChecks") or []]
         instance.next_check = []
         instance.mesos_healthy = None
-        instance.attributes = {
-            a["name"]: str((a.get("text") or {}).get("value", (a.get("scalar") or {}).get(
-                "value"))) for a in offer.get("attributes") or []}
+        instance.attributes = _attributes(offer)
         self.save(instance)
         log("INFO", f"Launching instance {instance.id} of {app['id']} on {instance.host}",
             "mesosphere.marathon.core.launcher.impl.OfferProcessorImpl:marathon-akka.actor."
@@ -411,32 +395,8 @@ class Scheduler:
         return instance
 
     def task_info(self, app: dict, instance: Instance, offer: dict) -> dict:
-        variables = {
-            "MARATHON_APP_VERSION": str(app["version"]),
-            "HOST": instance.host,
-            "MARATHON_APP_RESOURCE_CPUS": str(app["cpus"]),
-            "MARATHON_APP_RESOURCE_GPUS": str(app.get("gpus", 0)),
-            "MARATHON_APP_DOCKER_IMAGE": str(((app.get("container") or {}).get("docker") or {})
-                                             .get("image", "")),
-            "MESOS_TASK_ID": instance.task_id,
-            "MARATHON_APP_RESOURCE_MEM": str(app["mem"]),
-            "MARATHON_APP_RESOURCE_DISK": str(app.get("disk", 0.0)),
-            "MARATHON_APP_LABELS": " ".join(sorted(app.get("labels") or {})),
-            "MARATHON_APP_ID": app["id"],
-        }
-        for name, value in (app.get("labels") or {}).items():
-            variables[f"MARATHON_APP_LABEL_{_env_name(name)}"] = str(value)
+        variables = _task_environment(app, instance)
         definitions = app.get("portDefinitions") or []
-        for index, port in enumerate(instance.ports):
-            variables[f"PORT{index}"] = str(port)
-            if index < len(definitions) and definitions[index].get("name"):
-                variables[f"PORT_{_env_name(definitions[index]['name'])}"] = str(port)
-        if instance.ports:
-            variables["PORT"] = str(instance.ports[0])
-            variables["PORTS"] = ",".join(map(str, instance.ports))
-        for name, value in (app.get("env") or {}).items():
-            if isinstance(value, str):
-                variables[name] = value
         command: dict[str, Any] = {
             "environment": {"variables": [{"name": k, "value": v} for k, v in variables.items()]},
             "uris": [{"value": f["uri"], "extract": f.get("extract", True),
@@ -552,7 +512,7 @@ class Scheduler:
                 continue
             try:
                 self.tick()
-            except Exception as exc:  # noqa: BLE001 - one bad round must not stop scheduling
+            except Exception as exc:
                 log("ERROR", f"Scheduling round failed: {exc!r}", SCHEDULER)
 
     def tick(self) -> None:
@@ -628,10 +588,10 @@ class Scheduler:
     def revive(self) -> None:
         now = time.monotonic()
         min_interval = int(str(self.m.conf.get("min_revive_offers_interval", 5000))) / 1000
-        if self.suppressed or now - self.last_revive >= min_interval:
-            if self.call("revive", {}):
-                self.suppressed = False
-                self.last_revive = now
+        due = self.suppressed or now - self.last_revive >= min_interval
+        if due and self.call("revive", {}):
+            self.suppressed = False
+            self.last_revive = now
 
     # ----- Marathon health checks -----------------------------------------------------------
 
@@ -769,10 +729,70 @@ def probe_once(check: dict, instance: Instance) -> str | None:
 
 
 def _phrase(code: int) -> str:
-    from http import HTTPStatus  # noqa: PLC0415 - only needed for failures
+    from http import HTTPStatus
 
     try:
         return HTTPStatus(code).phrase
     except ValueError:
         return ""
 
+
+def _task_environment(app: dict, instance: Instance) -> dict[str, str]:
+    """The variables Marathon gives a task (the real task's environ, real-marathon-samples)."""
+    variables = {
+        "MARATHON_APP_VERSION": str(app["version"]),
+        "HOST": instance.host,
+        "MARATHON_APP_RESOURCE_CPUS": str(app["cpus"]),
+        "MARATHON_APP_RESOURCE_GPUS": str(app.get("gpus", 0)),
+        "MARATHON_APP_DOCKER_IMAGE": str(((app.get("container") or {}).get("docker") or {})
+                                         .get("image", "")),
+        "MESOS_TASK_ID": instance.task_id,
+        "MARATHON_APP_RESOURCE_MEM": str(app["mem"]),
+        "MARATHON_APP_RESOURCE_DISK": str(app.get("disk", 0.0)),
+        "MARATHON_APP_LABELS": " ".join(sorted(app.get("labels") or {})),
+        "MARATHON_APP_ID": app["id"],
+    }
+    for name, value in (app.get("labels") or {}).items():
+        variables[f"MARATHON_APP_LABEL_{_env_name(name)}"] = str(value)
+    definitions = app.get("portDefinitions") or []
+    for index, port in enumerate(instance.ports):
+        variables[f"PORT{index}"] = str(port)
+        if index < len(definitions) and definitions[index].get("name"):
+            variables[f"PORT_{_env_name(definitions[index]['name'])}"] = str(port)
+    if instance.ports:
+        variables["PORT"] = str(instance.ports[0])
+        variables["PORTS"] = ",".join(map(str, instance.ports))
+    for name, value in (app.get("env") or {}).items():
+        if isinstance(value, str):
+            variables[name] = value
+    return variables
+
+
+def _attributes(offer: dict) -> dict[str, str]:
+    return {a["name"]: str((a.get("text") or {}).get("value",
+                                                    (a.get("scalar") or {}).get("value")))
+            for a in offer.get("attributes") or []}
+
+
+def _constraint_holds(operator: str, argument: str | None, here: str | None,
+                      there: list[str | None]) -> bool:  # fmt: skip
+    """One constraint for an offer whose field has value `here`, with the app's other
+    active instances on `there`."""
+    if operator == "GROUP_BY":
+        if here is None or not there:
+            return True
+        counts = {v: there.count(v) for v in set(there)}
+        crowded = counts.get(here, 0) > min(counts.values())
+        return not (crowded and len(counts) >= int(argument or 0))
+    # CLUSTER: every instance on the given value, or on the first instance's value.
+    target = argument if argument is not None else (there[0] if there else here)
+    checks: dict[str, Callable[[], bool]] = {
+        "UNIQUE": lambda: here is not None and here not in there,
+        "CLUSTER": lambda: here is not None and here == target,
+        "LIKE": lambda: here is not None and _matches("LIKE", argument, here),
+        "IS": lambda: here is not None and _matches("IS", argument, here),
+        "UNLIKE": lambda: here is None or not re.fullmatch(str(argument), here),
+        "MAX_PER": lambda: there.count(here) < int(argument or 1),
+    }
+    check = checks.get(operator)
+    return check() if check else True

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from .common import AGENT_CAPABILITIES, VERSION
 from .resources import Resources, ResourceSet
 
-
 _TASK_STATES = (
     "TASK_STAGING",
     "TASK_STARTING",

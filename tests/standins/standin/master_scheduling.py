@@ -136,10 +136,11 @@ class Scheduling:
         if framework is not None:
             framework.events.put({"type": "update", "status": status})
 
-    def master_update(self, framework: Framework, task_id: str, agent_id: str, state: str,
-                      reason: str, message: str) -> None:
-        self.apply_update(framework, status_update(task_id, state, agent_id, "SOURCE_MASTER",
-                                                   reason=reason, message=message))
+    def master_update(self, framework: Framework, task: Task, state: str, reason: str,
+                      message: str) -> None:
+        self.apply_update(framework, status_update(task.id, state, task.agent_id,
+                                                   "SOURCE_MASTER", reason=reason,
+                                                   message=message))
 
     def lose_tasks_of(self, agent: Agent, message: str, unreachable: bool = False) -> None:
         """The agent is gone: its tasks are lost (caller holds the lock)."""
@@ -150,7 +151,7 @@ class Scheduling:
                     state = "TASK_UNREACHABLE" if unreachable else "TASK_GONE"
                 else:
                     state = "TASK_LOST"
-                self.master_update(framework, task.id, agent.id, state, "REASON_SLAVE_REMOVED",
+                self.master_update(framework, task, state, "REASON_SLAVE_REMOVED",
                                    f"Slave {agent.hostname} removed: {message}")
 
     def learn_tasks(self, agent: Agent, reported: list[dict]) -> None:
@@ -271,7 +272,7 @@ class Scheduling:
         if status != 200:
             with self.lock:
                 lost = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-                self.master_update(framework, task.id, agent.id, lost, "REASON_SLAVE_REMOVED",
+                self.master_update(framework, task, lost, "REASON_SLAVE_REMOVED",
                                    f"Agent {agent.hostname} did not take the task")
 
     def framework_decline(self, body: dict) -> Response:

@@ -354,7 +354,7 @@ class Master(Scheduling):
                     agent.used = agent.used.plus(task.resources)
                     continue
                 state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-                self.master_update(framework, task.id, agent.id, state, "REASON_RECONCILIATION",
+                self.master_update(framework, task, state, "REASON_RECONCILIATION",
                                    "Task is unknown to the agent")
         self.learn_tasks(agent, reported)
 
