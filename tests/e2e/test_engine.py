@@ -82,6 +82,9 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     rerun = stack.smack("up")
     # stack, cluster, key, network, 3 nodes, inventory, credentials, the Ansible run
     assert "10 unchanged" in rerun.stdout
+    # The one line that says what the local stack really runs (issue 13).
+    said = " ".join(rerun.stdout.split())
+    assert f"Mesos on stack {stack.name} are smack's TEST STAND-INS (tests/standins)" in said
     assert stack.containers() == first
     assert stack.runs_of_site() == 1
     stack.pulumi("preview", "--expect-no-changes")

@@ -17,8 +17,10 @@ left.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -264,6 +266,55 @@ def test_masters_elect_one_leader_and_every_agent_is_active_with_its_labels(
     assert flags["flags"]["zk"].endswith("/mesos") and flags["flags"]["zk"].startswith("zk://")
 
 
+def test_mesos_is_set_up_the_way_the_real_packages_read_it(stack: Stack) -> None:
+    """issue 13: the real mesos-init-wrapper takes the ZooKeeper URL from ZK= / MASTER= in
+    /etc/default/mesos-<role> (never /etc/mesos/zk); agents in containers that share the
+    host's read-only cgroups need the posix launcher and isolators without systemd; tasks run
+    as marathon and must walk into their sandbox; Marathon loads the library with the Java
+    bindings and, on Java 17, needs java.lang opened."""
+    for n in NODES:
+        master = stack.sh(n, "cat /etc/default/mesos-master")
+        assert re.search(r"^ZK=zk://\S+/mesos$", master, re.M), master
+        agent = stack.sh(n, "cat /etc/default/mesos-agent")
+        assert re.search(r"^MASTER=zk://\S+/mesos$", agent, re.M), agent
+        assert stack.sh(n, "ls /etc/mesos/zk 2>&1 || true").strip().endswith(
+            "No such file or directory")
+        assert stack.sh(n, "stat -c %a /var/lib/mesos /var/lib/mesos/agent").split() \
+            == ["755", "755"]
+        environ = stack.sh(n, "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value "
+                              "marathon)/environ").splitlines()
+        assert "MESOS_NATIVE_JAVA_LIBRARY=/usr/lib/libmesos-java.so" in environ
+        [java_opts] = [line for line in environ if line.startswith("JAVA_OPTS=")]
+        assert "--add-opens java.base/java.lang=ALL-UNNAMED" in java_opts
+        # No logger process left between the wrapper and the journal.
+        assert "logger" not in stack.sh(n, "ps -eo comm")
+    for address in stack.addresses:
+        status, flags = stack.get(f"http://{address}:5051/flags", stack.operator())
+        assert status == 200
+        assert (flags["flags"]["launcher"], flags["flags"]["isolation"],
+                flags["flags"]["systemd_enable_support"]) == (
+            "posix", "posix/cpu,posix/mem", "false")
+        assert flags["flags"]["master"].startswith("zk://")
+
+
+def test_the_app_runs_healthy_as_marathon_and_answers_from_this_machine(stack: Stack) -> None:
+    """issue 13, item 4: with the work directories 0750 the tasks (user marathon) served 404
+    and their health checks killed them in a loop."""
+    status, body = stack.get(f"http://{stack.addresses[0]}:8080/v2/apps/smack/hello",
+                             stack.marathon_user())
+    assert status == 200
+    app = body["app"]
+    assert (app["tasksRunning"], app["tasksHealthy"], app["tasksUnhealthy"]) == (2, 2, 0), app
+    assert "lastTaskFailure" not in app, app["lastTaskFailure"]
+    for task in app["tasks"]:
+        status, page = stack.get(f"http://{task['host']}:{task['ports'][0]}/")
+        assert status == 200 and "stdout" in page  # the sandbox's listing
+    owners = [stack.sh(n, "ps -o user= -C python3 -o args= | grep http.server || true")
+              for n in NODES]
+    assert sorted(line.split()[0] for text in owners for line in text.splitlines()) \
+        == ["marathon", "marathon"]
+
+
 def test_authentication_is_on_by_default(stack: Stack) -> None:
     leader, first = stack.leader(), stack.addresses[0]
     assert stack.get(f"http://{leader}:5050/master/slaves")[0] == 401
@@ -336,6 +387,12 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
     assert {s.service: len(s.rows) for s in report.services} == {
         "zookeeper": 3, "mesos_master": 3, "mesos_agent": 3, "marathon": 3, "kafka": 3,
         "cassandra": 3, "spark": 5}  # master, three workers, history server
+    # issue 13: every Marathon answers /v2/info like the leader (standbys forward it); the
+    # X-Marathon-Via header tells the standbys. Stand-in builds are marked as such.
+    roles = {s.service: sorted(r.role for r in s.rows) for s in report.services}
+    assert roles["marathon"] == ["leader", "standby", "standby"]
+    assert roles["mesos_master"] == ["leader", "standby", "standby"]
+    assert report.standins == ["mesos_master", "mesos_agent", "marathon"]
     stack.sh(3, "systemctl stop kafka")
     try:
         down = status()
@@ -375,7 +432,7 @@ def test_a_fourth_agent_joins_by_running_only_the_agent_play(stack: Stack) -> No
     stack.cluster.up()
     stack.cluster.run("mesos-agent.yml", limit="node-4")
     installed = stack.sh(4, "dpkg-query -W aventer-mesos")
-    assert installed.split() == ["aventer-mesos", "1.11.0-0standin1"]
+    assert installed.split() == ["aventer-mesos", "1.11.0-0standin2"]
     fourth = stack.cluster.created[stack.container(4)]["address"]
     agents = stack.active_agents()
     assert fourth in agents and len(agents) == 4
@@ -383,6 +440,43 @@ def test_a_fourth_agent_joins_by_running_only_the_agent_play(stack: Stack) -> No
     units = stack.sh(4, "systemctl is-active mesos-agent mesos-master marathon kafka cassandra",
                      check=False)
     assert units.split() == ["active", "inactive", "inactive", "inactive", "inactive"]
+
+
+def test_a_task_lands_on_the_new_agent_and_runs_as_its_user(stack: Stack) -> None:
+    """issue 13, item 5: on an agent without the task user (it existed only where Marathon
+    ran) the task was TASK_DROPPED "Failed to chown directory to 'marathon'"."""
+    assert stack.sh(4, "id -un marathon").strip() == "marathon"
+    fourth = stack.cluster.created[stack.container(4)]["address"]
+    url = f"http://{stack.addresses[0]}:8080/v2/apps/smack/hello"
+    try:
+        assert marathon_put(stack, url, {"instances": 4}) == 200
+        app = wait_for_app(stack, url, lambda a: a["tasksHealthy"] == 4)
+        assert fourth in {t["host"] for t in app["tasks"]}
+        assert "lastTaskFailure" not in app, app["lastTaskFailure"]
+    finally:
+        assert marathon_put(stack, url, {"instances": 2}) == 200
+        wait_for_app(stack, url, lambda a: a["tasksRunning"] == 2 and not a["deployments"])
+
+
+def marathon_put(stack: Stack, url: str, body: dict[str, Any]) -> int:
+    user, password = stack.marathon_user()
+    request = urllib.request.Request(  # noqa: S310 - http to a node of ours
+        url, data=json.dumps(body).encode(), method="PUT",
+        headers={"Content-Type": "application/json"})
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - a node of ours
+        return int(answer.status)
+
+
+def wait_for_app(stack: Stack, url: str, done: Any, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = stack.get(url, stack.marathon_user())
+        if status == 200 and done(body["app"]):
+            return dict(body["app"])
+        assert time.monotonic() < deadline, body
+        time.sleep(2)
 
 
 def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
