@@ -407,8 +407,22 @@ class FrameworkClient:
                                 "capabilities": list(capabilities)})
         assert answer.status == 200, answer.body
         self.id = answer.json()["id"]
+        self.user, self.capabilities = user, capabilities
         self.offers: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
+
+    def reregister(self, master_port: int) -> None:
+        """Fail over to another master with the same framework ID (the driver's re-register)."""
+        answer = fetch(master_port, "/__standin__/framework/register", "POST",
+                       {"id": self.id, "name": "smack-tests", "user": self.user,
+                        "capabilities": list(self.capabilities)})
+        assert answer.status == 200, answer.body
+        self.port = master_port
+
+    def reconcile(self, statuses: list[dict[str, Any]]) -> None:
+        answer = fetch(self.port, "/__standin__/framework/reconcile", "POST",
+                       {"id": self.id, "statuses": statuses})
+        assert answer.status == 200, answer.body
 
     def poll(self) -> None:
         answer = fetch(self.port, "/__standin__/framework/poll", "POST",

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,3 +317,61 @@ def test_the_agent_state_lists_its_tasks(
     framework.kill("t-state")
     framework.state_of("t-state", "TASK_KILLED")
     agent.signal(signal.SIGKILL)
+
+
+def test_a_new_leading_master_waits_for_the_agents_it_recovered(
+    procs: Processes, zookeeper: ZooKeeper, open_dir: Path
+) -> None:
+    """real-mesos-samples fo-*: the new leader recovers the agents from the replicated
+    registry ("Recovered 1 agents from the registry"); until an agent re-registers,
+    reconciliation says nothing about its tasks. A stand-in that called them unknown made
+    Marathon replace running tasks at every master failover."""
+    path = f"/mesos-{free_port()}"
+    first = start_master(procs, zookeeper, path)
+    port = free_port()
+    second = procs.start("mesos-master", [
+        "--ip=127.0.0.1", f"--port={port}", f"--work_dir={procs.workdir}/master-{port}",
+        f"--zk={zookeeper.url(path)}", "--quorum=1"], port=port)
+    wait_until(lambda: fetch(port, "/health").status == 200)
+    agent_port = free_port()
+    agent = procs.start("mesos-agent", agent_args(procs, zookeeper.url(path), open_dir / "a5",
+                                                  agent_port, *POSIX), port=agent_port)
+    framework = FrameworkClient(first.port)
+    offer = framework.offer()
+    agent_id = offer["slave_id"]["value"]
+    framework.launch(offer, "t-failover", "sleep 600")
+    framework.state_of("t-failover", "TASK_RUNNING")
+    registry = procs.workdir / f"master-{port}" / "standin-registry.json"
+    wait_until(lambda: registry.is_file() and agent_id in registry.read_text())
+
+    agent.signal(signal.SIGSTOP)  # it re-registers only after the reconciliation below
+    first.signal(signal.SIGKILL)
+    wait_until(lambda: fetch(port, "/metrics/snapshot").json()["registrar/log/recovered"] == 1.0,
+               timeout=30)
+    framework.reregister(port)
+    framework.updates.clear()
+    task = {"task_id": {"value": "t-failover"}, "slave_id": {"value": agent_id}}
+    framework.reconcile([task])
+    time.sleep(2)
+    framework.poll()
+    assert framework.updates == []  # the agent is transitional: no answer yet
+    agent.signal(signal.SIGCONT)
+    wait_until(lambda: [t for t in fetch(port, "/master/tasks").json()["tasks"]
+                        if t["id"] == "t-failover" and t["state"] == "TASK_RUNNING"], timeout=30)
+    framework.poll()
+    assert {u["state"] for u in framework.updates if u["task_id"]["value"] == "t-failover"} \
+        <= {"TASK_RUNNING"}, framework.updates
+    assert "Recovered 1 agents from the registry" in second.log()
+
+    framework.reconcile([task])  # now known: its latest state
+    running = framework.state_of("t-failover", "TASK_RUNNING")
+    assert running["message"] == "Reconciliation: Latest task state"
+    framework.reconcile([{"task_id": {"value": "t-nowhere"}, "slave_id": {"value": agent_id}}])
+    gone = framework.state_of("t-nowhere", "TASK_GONE")
+    assert gone["message"] == "Reconciliation: Task is unknown to the agent"
+    framework.reconcile([{"task_id": {"value": "t-nothing"}, "slave_id": {"value": "S-none"}}])
+    framework.state_of("t-nothing", "TASK_UNKNOWN")
+    framework.kill("t-failover")
+    framework.state_of("t-failover", "TASK_KILLED")
+    agent.signal(signal.SIGKILL)
+    second.signal(signal.SIGKILL)

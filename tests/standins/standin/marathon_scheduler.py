@@ -235,9 +235,11 @@ class Scheduler:
         master_id = str((answer.get("master_info") or {}).get("id", master[2]))
         log("INFO", f"Registered as {self.framework_id} to master '{master_id}'", SCHEDULER)
         self.m.mesos_leader = master[2]
-        self.call("reconcile", {"statuses": [{"task_id": {"value": i.task_id}}
-                                             for i in list(self.instances.values())
-                                             if i.active]})
+        # Each task's last status, with the agent it is on (Marathon's TaskStatusCollector).
+        self.call("reconcile", {"statuses": [
+            {"task_id": {"value": i.task_id}, "state": i.state,
+             **({"slave_id": {"value": i.agent_id}} if i.agent_id else {})}
+            for i in list(self.instances.values()) if i.active]})
         self.suppressed = False
         return True
 

@@ -24,6 +24,7 @@ from .resources import ResourceSet
 
 if TYPE_CHECKING:
     from .maintenance import Maintenance
+    from .master_registry import Registry
 
 DEFAULT_REFUSE_SECONDS = 5.0  # Filters.refuse_seconds default in mesos.proto
 ALLOCATION_INTERVAL = 0.25
@@ -52,6 +53,7 @@ class Scheduling:
     frameworks: dict[str, Framework]
     completed_frameworks: list[Framework]
     maintenance: Maintenance
+    registry: Registry
     id: str
     pid: str
     recovered: bool
@@ -342,19 +344,39 @@ class Scheduling:
             framework = self.framework_of(body)
             if isinstance(framework, Response):
                 return framework
-            asked = [str(s["task_id"]["value"]) for s in body.get("statuses") or []]
+            asked = {str(s["task_id"]["value"]): str((s.get("slave_id") or {}).get("value", ""))
+                     for s in body.get("statuses") or []}
             for task_id in asked or list(framework.tasks):
                 task = framework.tasks.get(task_id)
-                if task is None:
-                    state = "TASK_UNKNOWN" if framework.partition_aware else "TASK_LOST"
+                if task is not None:
                     framework.events.put({"type": "update", "status": status_update(
-                        task_id, state, "", "SOURCE_MASTER", reason="REASON_RECONCILIATION",
-                        message="Reconciliation: Task is unknown")})
+                        task.id, task.state, task.agent_id, "SOURCE_MASTER",
+                        reason="REASON_RECONCILIATION",
+                        message="Reconciliation: Latest task state")})
                     continue
-                framework.events.put({"type": "update", "status": status_update(
-                    task.id, task.state, task.agent_id, "SOURCE_MASTER",
-                    reason="REASON_RECONCILIATION", message="Reconciliation: Latest task state")})
+                answer = self.unknown_task_state(framework, asked.get(task_id, ""))
+                if answer is not None:
+                    framework.events.put({"type": "update", "status": status_update(
+                        task_id, answer[0], asked.get(task_id, ""), "SOURCE_MASTER",
+                        reason="REASON_RECONCILIATION", message=answer[1])})
         return json_response({})
+
+    def unknown_task_state(self, framework: Framework, agent_id: str) -> tuple[str, str] | None:
+        """What explicit reconciliation answers for a task the master does not know, by what
+        it knows of the agent (Mesos' reconciliation docs): nothing while the agent is
+        transitional (recovered from the registry, not re-registered yet, or any agent is
+        when the framework named none); unreachable; known: the task is gone; unknown."""
+        registry = self.registry
+        aware = framework.partition_aware
+        if agent_id in registry.transitional or (not agent_id and registry.transitional):
+            return None
+        if agent_id in registry.unreachable:
+            return ("TASK_UNREACHABLE" if aware else "TASK_LOST",
+                    "Reconciliation: Task is unreachable")
+        if agent_id in self.agents:
+            return ("TASK_GONE" if aware else "TASK_LOST",
+                    "Reconciliation: Task is unknown to the agent")
+        return ("TASK_UNKNOWN" if aware else "TASK_LOST", "Reconciliation: Task is unknown")
 
     def framework_teardown(self, body: dict) -> Response:
         with self.lock:

@@ -31,7 +31,7 @@ from kazoo.exceptions import NoNodeError
 
 from . import glog, zk
 from .auth import verify
-from .client import Unreachable, post_json
+from .client import Unreachable, post_json, request
 from .common import (
     BUILD,
     MASTER_CAPABILITIES,
@@ -61,6 +61,7 @@ from .httpd import (
 from .lifecycle import run_until_signal, start_thread
 from .maintenance import Maintenance, MaintenanceError
 from .master_model import Agent, Framework
+from .master_registry import PULL_INTERVAL, Registry
 from .master_scheduling import Scheduling
 from .metrics import master_keys, snapshot
 from .resources import Resources
@@ -126,6 +127,8 @@ class Master(Scheduling):
         )
         self.counters: Counter[str] = Counter()
         self.replicas = 0
+        self.registry = Registry.in_work_dir(flags.get("work_dir"),
+                                             flags.get("registry") == "in_memory")
         self.init_scheduling()
 
     # ----- leadership -------------------------------------------------------------------
@@ -144,11 +147,15 @@ class Master(Scheduling):
         """The registrar recovers once --quorum log replicas are up (replicated_log)."""
         quorum = int(self.flags.get("quorum") or 1)
         if self.flags.get("registry") == "in_memory" or self.replicas >= quorum:
+            timeout = self.flags.get("agent_reregister_timeout", "10mins")
             with self.lock:
                 self.recovered = True
+                count = self.registry.recover(parse_duration(timeout))
+                size = len(json.dumps(self.registry.json()))
             glog.info(
                 "master.cpp:1827",
-                "Recovered 0 agents from the registry; allowing 10mins for agents to reregister",
+                f"Recovered {count} agents from the registry ({size}B); allowing {timeout} for "
+                "agents to reregister",
             )
             return
         waited = time.time() - (self.elected_time or time.time())
@@ -222,6 +229,22 @@ class Master(Scheduling):
 
     # ----- agent and framework bookkeeping ----------------------------------------------
 
+    def pull_registry(self) -> None:
+        """A standby's copy of the leader's registry (the replicated log's stand-in)."""
+        leader = self.leader
+        if leader is None or self.is_leader():
+            return
+        if time.monotonic() - self.registry.last_pull < PULL_INTERVAL:
+            return
+        self.registry.last_pull = time.monotonic()
+        address = leader.get("address") or {}
+        with contextlib.suppress(Unreachable, ValueError, OSError):
+            status, _, body = request(str(address.get("ip")), int(address.get("port", 5050)),
+                                      "GET", f"{PRIVATE}/registry", timeout=2)
+            if status == 200:
+                with self.lock:
+                    self.registry.replace(json.loads(body))
+
     def monitor(self) -> None:
         """Mark silent agents/frameworks disconnected; remove agents after the ping timeouts."""
         limit = parse_duration(self.flags.get("agent_ping_timeout", "15secs")) * int(
@@ -229,6 +252,7 @@ class Master(Scheduling):
         )
         while True:
             time.sleep(0.5)
+            self.pull_registry()
             now = time.monotonic()
             with self.lock:
                 for agent in list(self.agents.values()):
@@ -239,6 +263,7 @@ class Master(Scheduling):
                             f"Marking agent {agent.id} unreachable: health check timed out",
                         )
                         del self.agents[agent.id]
+                        self.registry.mark_unreachable(agent.id)
                         self.unreachable += 1
                         self.lose_tasks_of(agent, "health check timed out", unreachable=True)
                     elif silent > DISCONNECTED_AFTER and agent.active:
@@ -247,6 +272,12 @@ class Master(Scheduling):
                             f"Agent {agent.id} at {agent.pid} ({agent.hostname}) disconnected",
                         )
                         agent.active = False
+                if self.is_leader():
+                    for agent_id in self.registry.overdue():
+                        glog.info("master.cpp:2313", f"Marking agent {agent_id} unreachable: "
+                                  "did not reregister within the timeout")
+                        self.registry.mark_unreachable(agent_id)
+                        self.unreachable += 1
                 for framework in self.frameworks.values():
                     if framework.active and now - framework.last_ping > DISCONNECTED_AFTER:
                         framework.active = False
@@ -319,6 +350,7 @@ class Master(Scheduling):
                 for framework in self.frameworks.values():
                     self.rescind_offers(framework, agent_id)
             self.agents[agent_id] = agent
+            self.registry.admit(agent_id, agent.hostname)
             self.shutdowns.pop(agent_id, None)
             self.reconcile_agent(agent, list(body.get("tasks") or []))
         if reregistered is None:
@@ -514,6 +546,9 @@ class Master(Scheduling):
             "/framework/reconcile": self.framework_reconcile,
             "/framework/teardown": self.framework_teardown,
         }
+        if req.path == f"{PRIVATE}/registry" and req.method == "GET":
+            with self.lock:
+                return json_response(self.registry.json())
         handler = handlers.get(req.path[len(PRIVATE) :])
         if handler is None or req.method != "POST":
             return not_found()
@@ -688,6 +723,7 @@ class Master(Scheduling):
                     f"Removing agent {agent.id} at {agent.pid} ({agent.hostname}): {reason}",
                 )
                 del self.agents[agent.id]
+                self.registry.remove(agent.id)
                 self.shutdowns[agent.id] = reason
                 self.counters["slave_removals"] += 1
                 self.lose_tasks_of(agent, reason)
