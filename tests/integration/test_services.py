@@ -451,7 +451,7 @@ def test_a_task_lands_on_the_new_agent_and_runs_as_its_user(stack: Stack) -> Non
     before = wait_for_app(stack, url, lambda a: True).get("lastTaskFailure")
     try:
         assert marathon_put(stack, url, {"instances": 4}) == 200
-        app = wait_for_app(stack, url, lambda a: a["tasksHealthy"] == 4)
+        app = wait_for_app(stack, url, lambda a: a["tasksHealthy"] == 4 and not a["deployments"])
         assert fourth in {t["host"] for t in app["tasks"]}
         assert app.get("lastTaskFailure") == before  # no task failed on the way
     finally:

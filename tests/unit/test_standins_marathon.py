@@ -381,9 +381,14 @@ def test_the_captured_hello_session(cluster: Cluster) -> None:
 
 def assert_tasks_really_run(cluster: Cluster, tasks: list[dict[str, Any]]) -> None:
     """On their agent's port, as --mesos_user, in their sandbox."""
+    def listing(port: int) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            return bytes(page.read())
+
     for task in tasks:
-        with urllib.request.urlopen(f"http://127.0.0.1:{task['ports'][0]}/", timeout=10) as page:
-            assert b"stdout" in page.read()  # the sandbox's listing
+        # TASK_RUNNING means the command started; the server binds its port a moment later.
+        page = wait_until(lambda task=task: listing(task["ports"][0]), timeout=30)
+        assert b"stdout" in page  # the sandbox's listing
     frameworks = fetch(cluster.mesos.port, "/master/frameworks").json()
     assert_same_shape(sample("hello-mesos-master-frameworks")["frameworks"][0]["tasks"][0],
                       frameworks["frameworks"][0]["tasks"][0])
