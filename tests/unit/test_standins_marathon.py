@@ -501,7 +501,10 @@ def test_http_credentials(procs: Processes, zookeeper: ZooKeeper) -> None:
         assert denied.body == (SAMPLES / f"{name}.body").read_bytes()
     wrong = fetch(guarded.port, "/v2/info", auth=("admin", "nope"))
     like(wrong, "auth-v2-info-wrongpw")
-    assert fetch(guarded.port, "/ping", auth=("admin", "secret")).body == b"pong"
+    # 503 "Could not determine the current leader" until it has elected itself.
+    pong = wait_until(lambda: (answer := fetch(guarded.port, "/ping", auth=("admin", "secret")))
+                      .status == 200 and answer, timeout=20)
+    assert pong.body == b"pong"
     guarded.signal(signal.SIGKILL)
     from_env = start_marathon(procs, zookeeper, "--disable_ha", path="/marathon-auth-env",
                               env={"MESOSPHERE_HTTP_CREDENTIALS": "envuser:pw"})
