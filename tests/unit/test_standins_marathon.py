@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,6 @@ from tests.standins.harness import (
     assert_same_shape,
     fetch,
     free_port,
-    install_tree,
     marathon_samples,
     reference_dir,
     samples,
@@ -77,38 +73,6 @@ def like(answer: Answer, name: str) -> None:
 
 
 # ----- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("marathon")
-
-
-@pytest.fixture(scope="module")
-def zookeeper(workdir: Path) -> Iterator[ZooKeeper]:
-    server = ZooKeeper(workdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def procs(workdir: Path) -> Iterator[Processes]:
-    install_tree(workdir)
-    processes = Processes(workdir / "fs", workdir)
-    yield processes
-    processes.stop_all()
-
-
-@pytest.fixture(scope="module")
-def open_dir(procs: Processes) -> Iterator[Path]:
-    """Agent work directories every user can traverse (pytest's own are 0700, like the
-    roles' old 0750 /var/lib/mesos)."""
-    path = Path(tempfile.mkdtemp(prefix="smack-standin-agents-"))
-    path.chmod(0o755)
-    procs.task_roots.append(path)
-    yield path
-    procs.stop_all()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def start_mesos_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str) -> Daemon:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from tests.standins.harness import (
     assert_same_shape,
     fetch,
     free_port,
-    install_tree,
     sample_json,
     samples,
     wait_until,
@@ -46,26 +44,6 @@ AGENT_FLAGS = [
     "--isolation=posix/cpu,posix/mem",
     "--systemd_enable_support=false",
 ]  # fmt: skip  -- as in PROVENANCE.txt
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mesos")
-
-
-@pytest.fixture(scope="module")
-def zookeeper(workdir: Path) -> Iterator[ZooKeeper]:
-    server = ZooKeeper(workdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def procs(workdir: Path) -> Iterator[Processes]:
-    install_tree(workdir)
-    processes = Processes(workdir / "fs", workdir)
-    yield processes
-    processes.stop_all()
 
 
 def start_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str, quorum: str | None = "1",

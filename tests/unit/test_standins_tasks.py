@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -35,7 +34,6 @@ from tests.standins.harness import (
     ZooKeeper,
     fetch,
     free_port,
-    install_tree,
     samples,
     wait_until,
     without_glog_prefix,
@@ -45,37 +43,6 @@ pytestmark = pytest.mark.unit
 
 POSIX = ["--launcher=posix", "--isolation=posix/cpu,posix/mem", "--systemd_enable_support=false"]
 NOBODY = pwd.getpwnam("nobody")
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tasks")
-
-
-@pytest.fixture(scope="module")
-def zookeeper(workdir: Path) -> Iterator[ZooKeeper]:
-    server = ZooKeeper(workdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def procs(workdir: Path) -> Iterator[Processes]:
-    install_tree(workdir)
-    processes = Processes(workdir / "fs", workdir)
-    yield processes
-    processes.stop_all()
-
-
-@pytest.fixture(scope="module")
-def open_dir(procs: Processes) -> Iterator[Path]:
-    """Work directories user nobody can walk through (pytest's own are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="smack-standin-tasks-"))
-    path.chmod(0o755)
-    procs.task_roots.append(path)
-    yield path
-    procs.stop_all()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def start_master(procs: Processes, zk: ZooKeeper | None, path: str = "/mesos",
