@@ -9,6 +9,10 @@ engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack 
 also each service's first start (its plays in the first run's log) and memory per node.
 direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, a rolling restart of
 Kafka and Cassandra, +1 node, remove-node.yml on it and its deletion, teardown.
+datapath mode: the stack with the IoT pipeline deployed (smack:pipelines: [iot]); events/s
+through the whole path (generator -> Kafka -> streaming job -> Cassandra rows, steady state
+over 60 s), beside the raw Kafka produce rate (the generator's acks=all burst) and the raw
+Cassandra write rate (QUORUM inserts from a node) measured in the same run.
 Each run uses a fresh stack on the test subnet and removes it afterwards; the table shows the
 median, min and max of each phase. A script, not a test: the numbers depend on the machine.
 """
@@ -140,15 +144,86 @@ def direct_run(phases: Phases, nodes: int, subnet: str) -> None:
         timed(phases, "teardown", cluster.down)
 
 
+PATH_WINDOW_SECONDS = 60
+PATH_WARMUP_SECONDS = 15
+
+
+def datapath_settings(stack: str, nodes: int, subnet: str) -> Settings:
+    settings = direct_settings(stack, nodes, subnet)
+    return settings.model_copy(update={
+        "pipelines": ["iot"],
+        "services": settings.services.model_copy(update={
+            "spark": settings.services.spark.model_copy(update={"worker_memory_mb": 1536})})})
+
+
+def datapath_run(phases: Phases, nodes: int, subnet: str) -> None:
+    from tests.support.nodes import Nodes  # noqa: PLC0415 - test helpers, only in this mode
+
+    stack = f"bench{uuid.uuid4().hex[:6]}"
+    cluster = DirectLocalCluster(datapath_settings(stack, nodes, subnet))
+    try:
+        timed(phases, "node bring-up", cluster.up)
+        timed(phases, "first site.yml (with the IoT pipeline)", lambda: cluster.run("site.yml"))
+        result = timed(phases, "verify.yml (with the data-path check)",
+                       lambda: cluster.run("verify.yml"))
+        console.print(f"  {result.checks}")
+        view = Nodes(cluster, count=nodes, dc="dc1")
+        brokers = ",".join(f"{a}:9092" for a in view.addresses)
+        jar = "/opt/smack/iot_pipeline/current/lib/iot-generator.jar"
+
+        def burst(count: int, run: str) -> dict[str, Any]:
+            out = view.sh(1, f"java -Xmx256m -jar {jar} --bootstrap {brokers} --count {count} "
+                             f"--run-id {run}")
+            return dict(json.loads(out.strip().splitlines()[-1]))
+
+        raw = burst(20000, "bench-raw")
+        phases.setdefault("raw Kafka produce, events/s (acks=all)", []).append(
+            raw["events_per_second"])
+        trip = json.loads(view.sh(1, "cassandra-cql --hosts "
+                                     + ",".join(view.addresses)
+                                     + " roundtrip smack_bench_raw 20000 --member-dcs "
+                                     + ",".join(["dc1"] * nodes)).strip())
+        view.sh(1, "cassandra-cql drop smack_bench_raw", check=False)
+        phases.setdefault("raw Cassandra writes, rows/s (QUORUM)", []).append(
+            trip["written"] / trip["write_seconds"])
+        # Enough events for the warm-up and the window at the raw rate; the path's rate is the
+        # rows written (by their write time) inside the window.
+        count = int(raw["events_per_second"] * (PATH_WARMUP_SECONDS + PATH_WINDOW_SECONDS + 30))
+        started = time.time()
+        burst(count, "bench-path")
+        phases.setdefault("pipeline, events/s (positions rows, 60 s window)", []).append(
+            path_rate(view, started + PATH_WARMUP_SECONDS, PATH_WINDOW_SECONDS))
+    finally:
+        timed(phases, "teardown", cluster.down)
+
+
+def path_rate(view: Any, start: float, window: float) -> float:
+    """Rows of the bench's events whose write time falls in [start, start + window), per s;
+    waits until the job has caught up with the window's end."""
+    session = view.cql()
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            times = [r.w / 1e6 for r in session.execute(
+                "SELECT event_id, writetime(vehicle_id) AS w FROM iot.positions", timeout=120)
+                if r.event_id.startswith("bench-path-")]
+            if (times and max(times) >= start + window) or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        return sum(1 for t in times if start <= t < start + window) / window
+    finally:
+        session.cluster.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["engine", "direct"], default="engine")
+    parser.add_argument("--mode", choices=["engine", "direct", "datapath"], default="engine")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--subnet", default="198.18.0.0/24")
     args = parser.parse_args()
-    run = engine_run if args.mode == "engine" else direct_run
+    run = {"engine": engine_run, "direct": direct_run, "datapath": datapath_run}[args.mode]
     phases: Phases = {}
     for i in range(args.runs):
         console.print(f"run {i + 1}/{args.runs} ({args.nodes} nodes, {args.mode})")

@@ -56,6 +56,8 @@ class PlaybookResult:
     changed_tasks: list[str] = field(default_factory=list)
     # (play name, seconds it took), in the order the plays ran.
     plays: list[tuple[str, float]] = field(default_factory=list)
+    # What checks reported with set_stats under smack_checks (check name -> figures).
+    checks: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> int:
@@ -124,6 +126,7 @@ class _Events:
         self.failures: dict[str, str] = {}
         self.changed_tasks: list[str] = []
         self.play_starts: list[tuple[str, float]] = []
+        self.checks: dict[str, str] = {}
 
     def __call__(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
@@ -132,6 +135,9 @@ class _Events:
             name = str(data.get("play") or data.get("name") or "")
             self.play_starts.append((name, time.monotonic()))
             self.progress.play(name)
+        elif kind == "playbook_on_stats":
+            reported = (data.get("artifact_data") or {}).get("smack_checks") or {}
+            self.checks = {str(k): " ".join(str(v).split()) for k, v in reported.items()}
         elif kind == "playbook_on_task_start":
             self.progress.task(data.get("task") or data.get("name") or "")
         elif kind in STATUS_BY_EVENT:
@@ -230,7 +236,8 @@ def run_playbook(
     ends = [t for _, t in events.play_starts[1:]] + [started + duration]
     plays = [(name, end - begin) for (name, begin), end in
              zip(events.play_starts, ends, strict=True)]
-    result = PlaybookResult(playbook, per_host, duration, events.changed_tasks, plays)
+    result = PlaybookResult(playbook, per_host, duration, events.changed_tasks, plays,
+                            events.checks)
     failed = [h for h, s in per_host.items() if s.failed or s.unreachable]
     summary = (f"{playbook}: {len(per_host)} host(s), {result.changed} changed, "
                f"{len(failed)} failed, {duration:.0f}s")

@@ -51,6 +51,12 @@ POM_NAMESPACE = "http://maven.apache.org/POM/4.0.0"
 # Fixed timestamp for every tar entry; 2000-01-01 because GNU tar warns about 1970 dates.
 FIXED_MTIME = 946_684_800
 BUNDLED_SERVICES = ("zookeeper", "kafka", "cassandra", "spark")
+# Bundle entries that are not services of their own: Spark's Kafka source and the Spark
+# Cassandra Connector (on every Spark node's class path), and the reference IoT pipeline's
+# jars (pipelines/iot, built here with Maven). The nodes never download either.
+SPARK_CONNECTORS = "spark_connectors"
+IOT_PIPELINE = "iot_pipeline"
+IOT_PIPELINE_PROJECT = "pipelines/iot"
 _CHUNK = 1 << 20
 
 
@@ -72,6 +78,15 @@ class MavenSource(_Model):
     requested: list[str]
     boms: list[str] = []
     resolved: list[str]
+    # Resolved jars left out because the entry they extend (Spark) ships them already.
+    provided: list[str] = []
+
+
+class BuildSource(_Model):
+    kind: Literal["build"] = "build"
+    # The Maven project built, relative to the smack checkout, and the digest of its sources.
+    project: str
+    sources: str
 
 
 class PypiSource(_Model):
@@ -91,7 +106,7 @@ class ServiceEntry(_Model):
     # Relative to top_dir; roles run `java -cp '<top_dir>/<classpath_dir>/*' <main class>`.
     classpath_dir: str
     main_classes: dict[str, str]
-    source: Annotated[MavenSource | PypiSource, Field(discriminator="kind")]
+    source: Annotated[MavenSource | PypiSource | BuildSource, Field(discriminator="kind")]
     # Digest of everything that decides the tarball's content except the registries' answers.
     recipe: str
     # sha256 of every regular file in the tarball, by path relative to top_dir.
@@ -304,6 +319,10 @@ class MavenRecipe:
     required: tuple[str, ...] = ()
     # More artifacts chosen from what the first resolution found (group:artifact -> version).
     companions: Companions | None = None
+    # Bundle entry whose class path this one extends: jars it ships already are left out.
+    provided_by: str = ""
+    # Names of the parts of a composite version "a-b" (`{a}` in artifacts takes part a).
+    version_parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -312,23 +331,39 @@ class PypiRecipe:
 
 
 @dataclass(frozen=True)
+class BuildRecipe:
+    """A Maven project of this checkout, packaged; `jars` maps each built jar (relative to
+    the project) to its name under the entry's class path directory."""
+
+    project: str
+    jars: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    recipe: MavenRecipe | PypiRecipe
+    recipe: MavenRecipe | PypiRecipe | BuildRecipe
     top_dir: str  # `{version}` is replaced
     classpath_dir: str
     main_classes: dict[str, str] = field(default_factory=dict)
 
     def recipe_id(self, version: str) -> str:
         recipe = self.recipe
-        described = {"revision": RECIPE_REVISION, "service": self.name, "version": version,
-                     "top_dir": self.top_dir, "classpath_dir": self.classpath_dir,
-                     "main_classes": self.main_classes}
+        described: dict[str, object] = {
+            "revision": RECIPE_REVISION, "service": self.name, "version": version,
+            "top_dir": self.top_dir, "classpath_dir": self.classpath_dir,
+            "main_classes": self.main_classes}
         if isinstance(recipe, MavenRecipe):
             described |= {"plugins": [DEPENDENCY_PLUGIN_VERSION, HELP_PLUGIN_VERSION],
                           "artifacts": recipe.artifacts,
                           "boms": recipe.boms, "managed": recipe.managed,
                           "companions": getattr(recipe.companions, "__name__", "")}
+            if recipe.provided_by:
+                described |= {"provided_by": recipe.provided_by}
+        elif isinstance(recipe, BuildRecipe):
+            # The sources are part of the recipe: an edited pipeline is rebuilt.
+            described |= {"build": recipe.project, "jars": recipe.jars,
+                          "sources": project_digest(recipe.project)}
         else:
             described |= {"pypi": recipe.project}
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
@@ -417,6 +452,94 @@ SPECS: dict[str, ServiceSpec] = {
                       "mesos_dispatcher": "org.apache.spark.deploy.mesos.MesosClusterDispatcher"},
     ),
 }
+
+SPECS[SPARK_CONNECTORS] = ServiceSpec(
+    name=SPARK_CONNECTORS,
+    # Built for Spark 3.5's Scala line (2.12, what the pyspark release carries). The Kafka
+    # source follows Spark's own release numbers; the connector has its own.
+    recipe=MavenRecipe(
+        artifacts=("org.apache.spark:spark-sql-kafka-0-10_2.12:{kafka}",
+                   "com.datastax.spark:spark-cassandra-connector_2.12:{cassandra}"),
+        required=("org.apache.kafka:kafka-clients",
+                  "com.datastax.spark:spark-cassandra-connector-driver_2.12"),
+        provided_by="spark",
+        version_parts=("kafka", "cassandra"),
+    ),
+    top_dir="spark-connectors-{version}",
+    classpath_dir="jars",
+    # Not programs: the data sources `format("kafka")` and `format("org.apache.spark.sql.
+    # cassandra")` name, which must be on the class path.
+    main_classes={"kafka_source": "org.apache.spark.sql.kafka010.KafkaSourceProvider",
+                  "cassandra_source": "org.apache.spark.sql.cassandra.DefaultSource"},
+)
+SPECS[IOT_PIPELINE] = ServiceSpec(
+    name=IOT_PIPELINE,
+    recipe=BuildRecipe(
+        project=IOT_PIPELINE_PROJECT,
+        jars=(("generator/target/iot-generator-{version}.jar", "iot-generator.jar"),
+              ("stream/target/iot-stream-{version}.jar", "iot-stream.jar")),
+    ),
+    top_dir="iot-pipeline-{version}",
+    classpath_dir="lib",
+    main_classes={"generator": "org.smack.pipelines.iot.generator.Generator",
+                  "stream": "org.smack.pipelines.iot.stream.StreamJob"},
+)
+
+
+def connectors_version(kafka_source: str, cassandra_connector: str) -> str:
+    """The bundle version of the connectors entry: both releases, in version_parts order."""
+    return f"{kafka_source}-{cassandra_connector}"
+
+
+def pipeline_version(project: str = IOT_PIPELINE_PROJECT) -> str:
+    """The version the project's parent POM declares (its jars are named with it)."""
+    from infra.paths import PROJECT_DIR  # noqa: PLC0415
+
+    root = ET.parse(PROJECT_DIR / project / "pom.xml").getroot()  # noqa: S314 - our own file
+    version = root.findtext(f"{{{POM_NAMESPACE}}}version")
+    if not version:
+        raise BundleError(f"{project}/pom.xml declares no version")
+    return version
+
+
+def project_digest(project: str) -> str:
+    """sha256 over the sources of a Maven project of this checkout (build output left out)."""
+    from infra.paths import PROJECT_DIR  # noqa: PLC0415
+
+    root = PROJECT_DIR / project
+    h = hashlib.sha256()
+    for path in sorted(project_files(root)):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def project_files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).parts
+        if path.is_file() and "target" not in rel and not rel[-1].startswith("."):
+            yield path
+
+
+def wanted_entries(settings: Settings) -> list[tuple[str, str]]:
+    """(entry, version) of everything the stack's nodes install from the bundle, in build order
+    (an entry extending another comes after it)."""
+    services = settings.services
+    entries = [(name, getattr(services, name).version) for name in BUNDLED_SERVICES
+               if getattr(services, name).enabled]
+    if services.spark.enabled:
+        entries.append((SPARK_CONNECTORS, connectors_version(
+            services.spark.kafka_connector_version, services.spark.cassandra_connector_version)))
+    if services.spark.enabled and services.kafka.enabled and services.cassandra.enabled:
+        entries.append((IOT_PIPELINE, pipeline_bundle_version()))
+    return entries
+
+
+def pipeline_bundle_version(project: str = IOT_PIPELINE_PROJECT) -> str:
+    """The POM's version and a digest of the sources: an edited pipeline is a new release on
+    the nodes (a new directory, its driver resubmitted, its app redeployed) without anyone
+    remembering to bump the POM."""
+    return f"{pipeline_version(project)}-{project_digest(project)[:12]}"
+
 
 # Where each part of the pyspark sdist goes in the Apache layout (sdist path -> bundle path).
 SPARK_LAYOUT = (
@@ -522,7 +645,13 @@ def managed_versions(effective_pom: str) -> dict[str, str]:
 def maven_request(recipe: MavenRecipe, version: str) -> tuple[list[Coordinate],
                                                                list[Coordinate]]:
     """The artifacts and the imported BOMs of a recipe's first resolution."""
-    return ([coordinate(a, version) for a in recipe.artifacts],
+    parts: dict[str, str] = {}
+    if recipe.version_parts:
+        parts = dict(zip(recipe.version_parts, version.split("-"), strict=False))
+        if len(parts) != len(recipe.version_parts) or "-".join(parts.values()) != version:
+            raise BundleError(f"version {version!r}: expected "
+                              f"{'-'.join(recipe.version_parts)}")
+    return ([coordinate(a.format(**parts), version) for a in recipe.artifacts],
             [coordinate(b, version) for b in recipe.boms])
 
 
@@ -613,15 +742,79 @@ def fetch_pypi(spec: ServiceSpec, recipe: PypiRecipe, version: str, top: Path,
     return PypiSource(requirement=requirement, file=sdist.name, sha256=file_sha256(sdist))
 
 
-Fetcher = Callable[[ServiceSpec, str, Path, Path, ArtifactSettings], MavenSource | PypiSource]
+# ------------------------------------------------------------------------------- build
+
+
+def build_project(spec: ServiceSpec, recipe: BuildRecipe, version: str, top: Path, *,
+                  work: Path, artifacts: ArtifactSettings) -> BuildSource:
+    """`mvn package` a copy of a Maven project of this checkout; its jars go to the class path
+    directory. The copy keeps the build's output out of the checkout."""
+    from infra.paths import PROJECT_DIR  # noqa: PLC0415
+
+    source = PROJECT_DIR / recipe.project
+    copy = work / "project"
+    for path in project_files(source):
+        dest = copy / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    cmd = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(copy / "pom.xml")]
+    if artifacts.maven_repository_url:
+        settings_xml = work / "settings.xml"
+        settings_xml.write_text(render_maven_settings(artifacts.maven_repository_url))
+        cmd += ["-s", str(settings_xml)]
+    # The unit tests run in smack's own test suite, not on every bundle build.
+    cmd += ["-DskipTests", "package"]
+    _run(cmd, f"{spec.name} {version}: building {recipe.project} with Maven",
+         "install Apache Maven (Debian: apt-get install maven) and rerun",
+         f"fix the build of {recipe.project}; smack:artifacts.maven_repository_url selects "
+         "another Maven repository")
+    classpath = top / spec.classpath_dir
+    classpath.mkdir(parents=True)
+    built_version = pipeline_version(recipe.project)
+    for built, name in recipe.jars:
+        jar = copy / built.format(version=built_version)
+        if not jar.is_file():
+            raise BundleError(f"{spec.name} {version}: the build made no "
+                              f"{built.format(version=built_version)}")
+        shutil.copyfile(jar, classpath / name)
+    return BuildSource(project=recipe.project, sources=project_digest(recipe.project))
+
+
+Fetcher = Callable[[ServiceSpec, str, Path, Path, ArtifactSettings],
+                   MavenSource | PypiSource | BuildSource]
 
 
 def _fetch(spec: ServiceSpec, version: str, top: Path, work: Path,
-           artifacts: ArtifactSettings) -> MavenSource | PypiSource:
+           artifacts: ArtifactSettings) -> MavenSource | PypiSource | BuildSource:
     if isinstance(spec.recipe, MavenRecipe):
         return fetch_maven(spec, spec.recipe, version, top / spec.classpath_dir, work=work,
                            artifacts=artifacts)
+    if isinstance(spec.recipe, BuildRecipe):
+        return build_project(spec, spec.recipe, version, top, work=work, artifacts=artifacts)
     return fetch_pypi(spec, spec.recipe, version, top, work)
+
+
+def jar_artifact(name: str) -> str:
+    """The artifact part of a flat jar name: scala-library-2.12.18.jar -> scala-library."""
+    return re.sub(r"-\d[^-]*(-.*)?\.jar$", "", name)
+
+
+def provided_artifacts(entry: ServiceEntry) -> set[str]:
+    """Artifact names of the jars on an entry's class path."""
+    prefix = f"{entry.classpath_dir}/"
+    return {jar_artifact(f.removeprefix(prefix)) for f in entry.files
+            if f.startswith(prefix) and f.endswith(".jar") and "/" not in f.removeprefix(prefix)}
+
+
+def drop_provided(classpath: Path, source: MavenSource, provided: set[str]) -> MavenSource:
+    """Remove the jars whose artifact the extended entry ships (its version wins: it is what
+    that class path runs with) and record them."""
+    dropped = []
+    for jar in sorted(classpath.glob("*.jar")):
+        if jar_artifact(jar.name) in provided:
+            jar.unlink()
+            dropped.append(jar.name)
+    return source.model_copy(update={"provided": dropped})
 
 
 # ------------------------------------------------------------------------------ building
@@ -667,6 +860,15 @@ def _why_rebuild(directory: Path, entry: ServiceEntry | None, version: str,
     return None
 
 
+def _why_provided_changed(entry: ServiceEntry, base: ServiceEntry | None) -> str | None:
+    """A jar left out because the extended entry shipped it must still be shipped there."""
+    if base is None:
+        return None
+    assert isinstance(entry.source, MavenSource)  # noqa: S101 - provided_by is Maven only
+    missing = {jar_artifact(j) for j in entry.source.provided} - provided_artifacts(base)
+    return f"{base.top_dir} no longer ships {', '.join(sorted(missing))}" if missing else None
+
+
 def _clean_leftovers(directory: Path) -> None:
     """Work directories and temporary files of an interrupted run (only our own names)."""
     for path in directory.glob(".work-*"):
@@ -676,13 +878,16 @@ def _clean_leftovers(directory: Path) -> None:
 
 
 def build_service(spec: ServiceSpec, version: str, directory: Path,
-                  artifacts: ArtifactSettings, fetch: Fetcher | None = None) -> ServiceEntry:
+                  artifacts: ArtifactSettings, fetch: Fetcher | None = None, *,
+                  provided: set[str] | None = None) -> ServiceEntry:
     top_dir = spec.top_dir.format(version=version)
     with tempfile.TemporaryDirectory(prefix=f".work-{spec.name}-", dir=directory) as tmp:
         work = Path(tmp)
         top = work / "stage" / top_dir
         top.mkdir(parents=True)
         source = (fetch or _fetch)(spec, version, top, work / "fetch", artifacts)
+        if provided and isinstance(source, MavenSource):
+            source = drop_provided(top / spec.classpath_dir, source, provided)
         missing = missing_main_classes(top / spec.classpath_dir, spec.main_classes)
         if missing:
             raise BundleError(f"{spec.name} {version}: no jar in {spec.classpath_dir}/ holds "
@@ -719,18 +924,21 @@ def build_bundle(settings: Settings, directory: Path, console: Console, *,
                 console.print(f"[yellow]{err}; starting a new one[/yellow]", highlight=False)
                 rewrite = True
         entries = dict(manifest.artifacts)
-        for name in BUNDLED_SERVICES:
-            service = getattr(settings.services, name)
-            if not service.enabled:
-                continue
-            spec, version = SPECS[name], service.version
+        for name, version in wanted_entries(settings):
+            spec = SPECS[name]
             reason = _why_rebuild(directory, entries.get(name), version, spec.recipe_id(version))
+            provided_by = spec.recipe.provided_by if isinstance(spec.recipe, MavenRecipe) else ""
+            if reason is None and provided_by:
+                reason = _why_provided_changed(entries[name], entries.get(provided_by))
             if reason is None:
                 console.print(f"{name} {version}: up to date")
                 continue
             console.print(f"{name} {version}: building ({reason})")
             started = time.monotonic()
-            entry = build_service(spec, version, directory, settings.artifacts, fetch)
+            base = entries.get(provided_by)
+            provided = provided_artifacts(base) if base is not None else None
+            entry = build_service(spec, version, directory, settings.artifacts, fetch,
+                                  provided=provided)
             old = entries.get(name)
             if old is not None and old.file != entry.file:
                 (directory / old.file).unlink(missing_ok=True)
@@ -751,13 +959,13 @@ def _mib(size: int) -> str:
 
 
 def bundle_table(directory: Path, manifest: Manifest) -> Table:
-    # Narrow borders: fits 80 columns, where rich would otherwise cut the tarball names.
+    # Narrow borders and no tarball column (it is <entry>-<version>.tar.gz): fits 80 columns,
+    # where rich would otherwise cut the names.
     table = Table(title=f"bundle {directory}", box=box.SIMPLE, pad_edge=False)
-    for column in ("service", "version", "tarball", "size", "jars", "sha256"):
+    for column in ("entry", "version", "size", "jars", "sha256"):
         table.add_column(column, no_wrap=True)
     for name, entry in manifest.artifacts.items():
         jars = sum(1 for f in entry.files
                    if f.startswith(f"{entry.classpath_dir}/") and f.endswith(".jar"))
-        table.add_row(name, entry.version, entry.file, _mib(entry.size), str(jars),
-                      entry.sha256[:12])
+        table.add_row(name, entry.version, _mib(entry.size), str(jars), entry.sha256[:12])
     return table

@@ -173,7 +173,14 @@ def _verify_tables(result: PlaybookResult) -> list[Table]:
     plays.add_column("seconds", justify="right")
     for name, seconds in result.plays:
         plays.add_row(name, f"{seconds:.1f}")
-    return [hosts, plays]
+    if not result.checks:
+        return [hosts, plays]
+    checks = Table(title=f"{result.playbook}: figures", title_justify="left")
+    checks.add_column("check")
+    checks.add_column("result", overflow="fold")
+    for name, figures in sorted(result.checks.items()):
+        checks.add_row(name, figures)
+    return [hosts, plays, checks]
 
 
 def _run_verb(stack: str, playbook: str, done: str,

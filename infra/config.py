@@ -354,6 +354,14 @@ class SparkSettings(_Service):
                          description="a 3.5.x release such as 3.5.8")
     cluster_manager: Literal["mesos", "standalone"] = "standalone"
     worker_memory_mb: int = Field(1024, ge=256, le=1_048_576)
+    # Spark's Kafka source (spark-sql-kafka-0-10_2.12) and the Spark Cassandra Connector, from
+    # the bundle onto every Spark node's class path. The Kafka source follows Spark's release
+    # numbers; 3.5.7 is the newest of the 3.5 line the Maven repository serves here, and Spark
+    # keeps patch releases of a line compatible.
+    kafka_connector_version: str = Field("3.5.7", pattern=r"^3\.5\.\d+$",
+                                         description="a 3.5.x release such as 3.5.7")
+    cassandra_connector_version: str = Field("3.5.1", pattern=r"^3\.5\.\d+$",
+                                             description="a 3.5.x release such as 3.5.1")
 
 
 class Services(_Model):
@@ -485,6 +493,8 @@ class Settings(_Model):
     packages: PackageSettings = PackageSettings()
     # Marathon apps applied after the cluster converged (roles/apps).
     apps: list[AppSpec] = []
+    # Reference pipelines deployed on the cluster (roles/pipelines, pipelines/<name>).
+    pipelines: list[Literal["iot"]] = []
     common: CommonSettings = CommonSettings()
     ansible: AnsibleSettings = AnsibleSettings()
 

@@ -13,6 +13,7 @@ NS = "smack"
 
 def cross_checks(s: Settings) -> list[str]:
     return (_target_checks(s) + _group_checks(s) + _service_checks(s) + _vars_checks(s)
+            + _pipeline_checks(s)
             + (_local_checks(s) if s.target == "local" else [])
             + (_aws_checks(s) if s.target == "aws" else []) + _baremetal_checks(s))
 
@@ -213,4 +214,33 @@ def _aws_checks(s: Settings) -> list[str]:
             problems.append(f"{NS}:aws.ami_id: one image cannot boot {' and '.join(sorted(arches))}"
                             f" instance types; remove ami_id (Debian 12 is then looked up per "
                             f"architecture) or use one architecture")
+    return problems
+
+
+# What each pipeline runs on: its generator is a Marathon app, its job a Spark streaming job
+# reading Kafka and writing Cassandra.
+PIPELINE_SERVICES = {"iot": ("kafka", "spark", "cassandra", "marathon", "mesos_agent")}
+# The streaming job's driver and its executor take 512 MiB of a worker each; verify.yml's Spark
+# job still wants an executor (512 MiB at least) on every worker beside them.
+PIPELINE_WORKER_MEMORY_MB = 1024
+
+
+def _pipeline_checks(s: Settings) -> list[str]:
+    problems = []
+    enabled = set(s.services.enabled())
+    for i, name in enumerate(s.pipelines):
+        missing = [svc for svc in PIPELINE_SERVICES[name] if svc not in enabled]
+        if missing:
+            problems.append(
+                f"{NS}:pipelines[{i}]: '{name}' runs on {', '.join(PIPELINE_SERVICES[name])}; "
+                f"{', '.join(f'{NS}:services.{svc}.enabled' for svc in missing)} is false; "
+                "enable them or remove the pipeline")
+        memory = s.services.spark.worker_memory_mb
+        if "spark" not in missing and memory < PIPELINE_WORKER_MEMORY_MB:
+            problems.append(
+                f"{NS}:services.spark.worker_memory_mb: {memory} is too small for pipeline "
+                f"'{name}'; allowed: at least {PIPELINE_WORKER_MEMORY_MB} (its driver and "
+                "executor take 512 MiB of a worker each, beside the jobs verify runs)")
+    if len(set(s.pipelines)) != len(s.pipelines):
+        problems.append(f"{NS}:pipelines: {s.pipelines} names a pipeline twice")
     return problems

@@ -80,6 +80,13 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
     spark = _hosts(nodes, "spark")
     if spark:
         out["spark"] = _spark(settings, spark, zookeeper)
+    if "iot" in settings.pipelines:
+        out["pipeline_iot"] = {
+            "topic": knob(settings, "pipelines", "pipelines_iot_topic"),
+            "keyspace": knob(settings, "pipelines", "pipelines_iot_keyspace"),
+            "tables": "positions, positions_by_route_minute, route_minute",
+            "generator_app": knob(settings, "pipelines", "pipelines_iot_generator_app_id"),
+        }
     return out
 
 

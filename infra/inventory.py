@@ -44,6 +44,7 @@ def role_variables(settings: Settings) -> dict[str, Any]:
     out.update({f"common_{k}": v for k, v in common.items()})
     out.update(settings.common.vars)
     out["apps_definitions"] = [render_app(app) for app in settings.apps]
+    out["pipelines_enabled"] = list(settings.pipelines)
     out["smack_mesos_task_users"] = mesos_task_users(settings)
     for name in SERVICE_GROUPS:
         service = getattr(settings.services, name)

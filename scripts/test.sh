@@ -3,9 +3,10 @@
 # Pulumi engine). Run through `make test`, which installs what is missing first.
 #
 # Most of a cluster test's time is spent waiting (JVMs starting, gossip settling, SSH round
-# trips), not computing, so the suite runs in two lanes at once, each on its own half of the
-# test subnet: lane 1 is the shared data-services cluster (tests/integration/test_services.py,
-# the longest module), lane 2 everything else. With arguments, one lane runs them as given:
+# trips), not computing, so the suite runs in three lanes at once, each on its own quarter of
+# the test subnet: lane 1 is the shared data-services cluster (tests/integration/test_services.py,
+# the longest module), lane 3 the data-path cluster (tests/integration/test_data_path.py, the
+# IoT pipeline under faults), lane 2 everything else. With arguments, one lane runs them as given:
 #   scripts/test.sh tests/unit -k config
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +21,10 @@ if [ $# -gt 0 ]; then
   exit 0
 fi
 
-# The two halves of the subnet, one per lane.
-read -r lane1_subnet lane2_subnet < <(.venv/bin/python - "$subnet" <<'EOF'
+# Quarters of the subnet, one per lane (the fourth stays free).
+read -r lane1_subnet lane2_subnet lane3_subnet _ < <(.venv/bin/python - "$subnet" <<'EOF'
 import ipaddress, sys
-print(*ipaddress.IPv4Network(sys.argv[1]).subnets(prefixlen_diff=1))
+print(*ipaddress.IPv4Network(sys.argv[1]).subnets(prefixlen_diff=2))
 EOF
 )
 # Built once before the lanes start (a rebuild beside a running lane touches no file anyway).
@@ -38,30 +39,43 @@ lane2_log=$(mktemp -t smack-lane2.XXXXXX.log)
 # waits.
 SMACK_TEST_SUBNET=$lane2_subnet SMACK_REQUIRED_TIERS=unit,lint,integration,e2e \
   setsid nice -n 3 "${pytest[@]}" tests/unit tests/lint tests/integration tests/e2e \
-  --ignore tests/integration/test_services.py \
+  --ignore tests/integration/test_services.py --ignore tests/integration/test_data_path.py \
   >"$lane2_log" 2>&1 &
 lane2=$!
-# Stopping the suite stops lane 2 and everything it started (its own process group).
-trap 'kill -- -"$lane2" 2>/dev/null || true' INT TERM
+lane3_log=$(mktemp -t smack-lane3.XXXXXX.log)
+SMACK_TEST_SUBNET=$lane3_subnet SMACK_REQUIRED_TIERS=integration \
+  setsid nice -n 3 "${pytest[@]}" tests/integration/test_data_path.py >"$lane3_log" 2>&1 &
+lane3=$!
+# Stopping the suite stops lanes 2 and 3 and everything they started (their process groups).
+trap 'kill -- -"$lane2" -"$lane3" 2>/dev/null || true' INT TERM
 
 echo "lane 1: tests/integration/test_services.py on $lane1_subnet"
 echo "lane 2: every other test on $lane2_subnet (output shown when it ends; $lane2_log)"
+echo "lane 3: tests/integration/test_data_path.py on $lane3_subnet (output shown when it ends; $lane3_log)"
 lane1_status=0
 SMACK_TEST_SUBNET=$lane1_subnet SMACK_REQUIRED_TIERS=integration \
   "${pytest[@]}" tests/integration/test_services.py || lane1_status=$?
 echo "lane 1 ended (exit $lane1_status) after $(( $(date +%s) - started ))s"
 
+lane3_status=0
+wait "$lane3" || lane3_status=$?
+echo "lane 3 ended (exit $lane3_status) after $(( $(date +%s) - started ))s"
 lane2_status=0
 wait "$lane2" || lane2_status=$?
 trap - INT TERM
 echo
+echo "========================= lane 3: the data path ========================="
+cat "$lane3_log"
+echo "lane 3 ended (exit $lane3_status)"
+echo
 echo "========================= lane 2: every other test ========================="
 cat "$lane2_log"
 echo "lane 2 ended (exit $lane2_status)"
-rm -f "$lane2_log"
+rm -f "$lane2_log" "$lane3_log"
 
-if [ "$lane1_status" -ne 0 ] || [ "$lane2_status" -ne 0 ]; then
-  echo "test suite FAILED after $(( $(date +%s) - started ))s (lane 1: $lane1_status, lane 2: $lane2_status)"
+if [ "$lane1_status" -ne 0 ] || [ "$lane2_status" -ne 0 ] || [ "$lane3_status" -ne 0 ]; then
+  echo "test suite FAILED after $(( $(date +%s) - started ))s (lane 1: $lane1_status," \
+       "lane 2: $lane2_status, lane 3: $lane3_status)"
   exit 1
 fi
 echo "test suite passed in $(( $(date +%s) - started ))s"

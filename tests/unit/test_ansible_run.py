@@ -93,3 +93,30 @@ def test_plays_run_through_the_mitogen_strategy() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd="/", capture_output=True,
                          text=True, check=True).stdout
     assert out.split() == ["mitogen_linear", "True"]
+
+
+def test_figures_reported_with_set_stats_become_checks() -> None:
+    events = _Events(LineProgress(io.StringIO()))
+    events({"event": "playbook_on_stats", "event_data": {"artifact_data": {
+        "smack_checks": {"data path": "10 events\n  p50 5 ms"}, "other": {"x": 1}}}})
+    assert events.checks == {"data path": "10 events p50 5 ms"}
+    nothing = _Events(LineProgress(io.StringIO()))
+    nothing({"event": "playbook_on_stats", "event_data": {}})
+    assert nothing.checks == {}
+
+
+def test_verify_prints_the_figures_table() -> None:
+    from rich.console import Console
+
+    from infra.ansible import PlaybookResult
+    from infra.cli import _verify_tables
+
+    result = PlaybookResult("verify.yml", {}, 1.0, checks={"data path": "p50 5 ms"})
+    tables = _verify_tables(result)
+    console = Console(file=io.StringIO(), width=120)
+    for table in tables:
+        console.print(table)
+    assert isinstance(console.file, io.StringIO)
+    text = console.file.getvalue()
+    assert "verify.yml: figures" in text and "data path" in text and "p50 5 ms" in text
+    assert len(_verify_tables(PlaybookResult("verify.yml", {}, 1.0))) == 2

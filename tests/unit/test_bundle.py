@@ -22,6 +22,7 @@ from rich.console import Console
 
 from infra import bundle
 from infra.bundle import (
+    BuildSource,
     BundleError,
     Coordinate,
     Manifest,
@@ -31,7 +32,7 @@ from infra.bundle import (
     ServiceEntry,
     ServiceSpec,
 )
-from infra.config import ArtifactSettings, Services, Settings, parse_settings
+from infra.config import ArtifactSettings, Settings, parse_settings
 from infra.paths import PROJECT_DIR
 from tests.support.settings import parse_only
 
@@ -94,14 +95,15 @@ def test_pom_without_boms_has_no_dependency_management() -> None:
 def test_every_maven_recipe_renders_a_pom_at_the_default_version(name: str) -> None:
     spec = bundle.SPECS[name]
     assert isinstance(spec.recipe, MavenRecipe)
-    version = getattr(Services(), name).version
+    version = dict(bundle.wanted_entries(settings()))[name]
     deps, boms = bundle.maven_request(spec.recipe, version)
     root = parse_xml(bundle.render_pom(name, version, deps, boms))
     found = _deps(root, "m:dependencies/m:dependency")
+    parts = dict(zip(spec.recipe.version_parts, version.split("-"), strict=False))
     for artifact in spec.recipe.artifacts:
-        group, art = artifact.split(":")
-        assert {"groupId": group, "artifactId": art, "version": version, "type": None,
-                "scope": None, "classifier": None} in found
+        group, art, *pinned = artifact.format(**parts).split(":")
+        assert {"groupId": group, "artifactId": art, "version": pinned[0] if pinned else version,
+                "type": None, "scope": None, "classifier": None} in found
 
 
 def test_maven_settings_mirror_everything_and_escape_the_url() -> None:
@@ -329,15 +331,22 @@ class FakeFetch:
         self.calls: list[tuple[str, str]] = []
 
     def __call__(self, spec: ServiceSpec, version: str, top: Path, work: Path,
-                 artifacts: ArtifactSettings) -> MavenSource | PypiSource:
+                 artifacts: ArtifactSettings) -> MavenSource | PypiSource | BuildSource:
         self.calls.append((spec.name, version))
         write_jar(top / spec.classpath_dir / f"{spec.name}-{version}.jar",
                   list(spec.main_classes.values()))
         if spec.name == "spark":
             (top / "bin").mkdir()
             (top / "bin" / "spark-class").write_text("#!/bin/sh\n")
+            write_jar(top / "jars" / "scala-library-2.12.18.jar", [])
             return PypiSource(requirement=f"pyspark=={version}",
                               file=f"pyspark-{version}.tar.gz", sha256="0" * 64)
+        if spec.name == bundle.SPARK_CONNECTORS:
+            # What Maven resolves next to the connectors: jars Spark ships already, too.
+            write_jar(top / "jars" / "scala-library-2.12.19.jar", [])
+            write_jar(top / "jars" / "kafka-clients-3.4.1.jar", [])
+        if spec.name == bundle.IOT_PIPELINE:
+            return BuildSource(project="pipelines/iot", sources="0" * 64)
         return MavenSource(requested=[f"g:{spec.name}:{version}"],
                            resolved=[f"g:{spec.name}:{version}"])
 
@@ -358,8 +367,10 @@ def settings(**services: dict[str, object]) -> Settings:
 def test_build_bundle_builds_once_then_leaves_everything_alone(tmp_path: Path) -> None:
     fetch = FakeFetch()
     manifest = bundle.build_bundle(settings(), tmp_path, quiet(), fetch=fetch)
-    assert [name for name, _ in fetch.calls] == ["zookeeper", "kafka", "cassandra", "spark"]
-    assert set(manifest.artifacts) == {"cassandra", "kafka", "spark", "zookeeper"}
+    assert [name for name, _ in fetch.calls] == ["zookeeper", "kafka", "cassandra", "spark",
+                                                 "spark_connectors", "iot_pipeline"]
+    assert set(manifest.artifacts) == {"cassandra", "kafka", "spark", "zookeeper",
+                                       "spark_connectors", "iot_pipeline"}
     kafka = manifest.artifacts["kafka"]
     assert (kafka.file, kafka.top_dir, kafka.classpath_dir) == (
         "kafka-4.1.1.tar.gz", "kafka_2.13-4.1.1", "libs")
@@ -374,7 +385,91 @@ def test_build_bundle_builds_once_then_leaves_everything_alone(tmp_path: Path) -
     console = quiet()
     assert bundle.build_bundle(settings(), tmp_path, console, fetch=fetch) == manifest
     assert fetch.calls == []
-    assert output(console).count("up to date") == 4
+    assert output(console).count("up to date") == 6
+
+
+def test_the_connectors_leave_out_what_spark_ships_and_record_it(tmp_path: Path) -> None:
+    manifest = bundle.build_bundle(settings(), tmp_path, quiet(), fetch=FakeFetch())
+    connectors = manifest.artifacts["spark_connectors"]
+    assert connectors.version == "3.5.7-3.5.1"
+    assert connectors.top_dir == "spark-connectors-3.5.7-3.5.1"
+    assert sorted(connectors.files) == ["jars/kafka-clients-3.4.1.jar",
+                                        "jars/spark_connectors-3.5.7-3.5.1.jar"]
+    assert isinstance(connectors.source, MavenSource)
+    assert connectors.source.provided == ["scala-library-2.12.19.jar"]
+    pipeline = manifest.artifacts["iot_pipeline"]
+    # The POM's version and a digest of the sources: an edit is a new release on the nodes.
+    digest = bundle.project_digest("pipelines/iot")[:12]
+    assert pipeline.version == f"1.0.0-{digest}"
+    assert (pipeline.top_dir, pipeline.classpath_dir) == (f"iot-pipeline-1.0.0-{digest}", "lib")
+
+
+def test_the_connectors_are_rebuilt_when_spark_stops_shipping_a_jar(tmp_path: Path) -> None:
+    fetch = FakeFetch()
+    bundle.build_bundle(settings(), tmp_path, quiet(), fetch=fetch)
+    manifest = bundle.read_manifest(tmp_path)
+    spark = manifest.artifacts["spark"]
+    fewer = spark.model_copy(update={"files": {k: v for k, v in spark.files.items()
+                                               if "scala-library" not in k}})
+    bundle.write_manifest(tmp_path, Manifest(artifacts={**manifest.artifacts, "spark": fewer}))
+    fetch.calls.clear()
+    console = quiet()
+    rebuilt = bundle.build_bundle(settings(), tmp_path, console, fetch=fetch)
+    assert fetch.calls == [("spark_connectors", "3.5.7-3.5.1")]
+    assert "spark-3.5.8-bin-hadoop3 no longer ships scala-library" in output(console)
+    connectors = rebuilt.artifacts["spark_connectors"]
+    assert "jars/scala-library-2.12.19.jar" in connectors.files
+
+
+def test_connectors_and_pipeline_follow_the_services_they_serve(tmp_path: Path) -> None:
+    fetch = FakeFetch()
+    bundle.build_bundle(settings(cassandra={"enabled": False}), tmp_path, quiet(), fetch=fetch)
+    # Spark jobs get the connectors; the pipeline needs Kafka, Spark and Cassandra.
+    assert [name for name, _ in fetch.calls] == ["zookeeper", "kafka", "spark",
+                                                 "spark_connectors"]
+    fetch.calls.clear()
+    changed = settings(spark={"kafka_connector_version": "3.5.4"})
+    bundle.build_bundle(changed, tmp_path, quiet(), fetch=fetch)
+    assert fetch.calls == [("cassandra", "5.0.6"), ("spark_connectors", "3.5.4-3.5.1"),
+                           ("iot_pipeline", bundle.pipeline_bundle_version())]
+    assert not (tmp_path / "spark_connectors-3.5.7-3.5.1.tar.gz").exists()
+
+
+def test_a_composite_version_must_have_every_part() -> None:
+    recipe = bundle.SPECS["spark_connectors"].recipe
+    assert isinstance(recipe, MavenRecipe)
+    deps, _ = bundle.maven_request(recipe, "3.5.7-3.5.1")
+    assert [str(d) for d in deps] == [
+        "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7",
+        "com.datastax.spark:spark-cassandra-connector_2.12:3.5.1"]
+    with pytest.raises(BundleError, match="expected kafka-cassandra"):
+        bundle.maven_request(recipe, "3.5.7")
+
+
+@pytest.mark.parametrize(("name", "artifact"), [
+    ("scala-library-2.12.18.jar", "scala-library"), ("zstd-jni-1.5.5-4.jar", "zstd-jni"),
+    ("spark-core_2.12-3.5.8.jar", "spark-core_2.12"), ("HdrHistogram-2.1.12.jar", "HdrHistogram"),
+    ("java-driver-shaded-guava-25.1-jre-graal-sub-1.jar", "java-driver-shaded-guava")])
+def test_jar_artifact_names(name: str, artifact: str) -> None:
+    assert bundle.jar_artifact(name) == artifact
+
+
+def test_a_pipeline_source_edit_changes_its_recipe(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import infra.paths
+
+    project = tmp_path / "pipelines" / "iot"
+    (project / "src").mkdir(parents=True)
+    (project / "target").mkdir()
+    (project / "src" / "A.java").write_text("class A {}")
+    (project / "target" / "a.jar").write_text("built")
+    monkeypatch.setattr(infra.paths, "PROJECT_DIR", tmp_path)
+    spec = bundle.SPECS["iot_pipeline"]
+    first = spec.recipe_id("1.0.0")
+    (project / "target" / "a.jar").write_text("built again")
+    assert spec.recipe_id("1.0.0") == first  # build output is not a source
+    (project / "src" / "A.java").write_text("class A { int x; }")
+    assert spec.recipe_id("1.0.0") != first
 
 
 def test_an_unreadable_manifest_is_replaced(tmp_path: Path) -> None:
@@ -383,7 +478,7 @@ def test_an_unreadable_manifest_is_replaced(tmp_path: Path) -> None:
     manifest = bundle.build_bundle(settings(), tmp_path, console, fetch=FakeFetch())
     assert "not a bundle manifest of format 1" in output(console)
     assert bundle.read_manifest(tmp_path) == manifest
-    assert len(manifest.artifacts) == 4
+    assert len(manifest.artifacts) == 6
 
 
 def test_a_tampered_tarball_is_rebuilt_and_the_reason_named(tmp_path: Path) -> None:

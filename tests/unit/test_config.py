@@ -134,6 +134,24 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      "smack:aws.region: 'europe' is not allowed; allowed: an AWS region such as eu-west-1"),
     ("bad admin cidr", {"smack:target": "aws", "smack:aws": {"admin_cidrs": ["1.2.3.4/40"]}},
      "smack:aws.admin_cidrs: [\"1.2.3.4/40\"] is not allowed: '1.2.3.4/40' is not a network"),
+    ("unknown pipeline", local(pipelines=["taxi"]),
+     "smack:pipelines[0]: 'taxi' is not allowed; allowed: 'iot'"),
+    ("pipeline without marathon",
+     local(pipelines=["iot"], services={"marathon": {"enabled": False},
+                                        "spark": {"worker_memory_mb": 1024}}),
+     "smack:pipelines[0]: 'iot' runs on kafka, spark, cassandra, marathon, mesos_agent; "
+     "smack:services.marathon.enabled is false"),
+    ("pipeline on small workers",
+     local(pipelines=["iot"], services={"spark": {"worker_memory_mb": 512}}),
+     "smack:services.spark.worker_memory_mb: 512 is too small for pipeline 'iot'; allowed: at "
+     "least 1024"),
+    ("pipeline twice",
+     local(pipelines=["iot", "iot"], services={"spark": {"worker_memory_mb": 2048}}),
+     "smack:pipelines: ['iot', 'iot'] names a pipeline twice"),
+    ("kafka source of another spark line",
+     local(services={"spark": {"kafka_connector_version": "4.0.0"}}),
+     "smack:services.spark.kafka_connector_version: '4.0.0' is not allowed; allowed: a 3.5.x "
+     "release such as 3.5.7"),
 ]
 
 

@@ -61,3 +61,12 @@ def test_spark_on_mesos_points_at_the_masters_in_zookeeper() -> None:
     out = outputs(services={"spark": {"cluster_manager": "mesos"}})
     assert out["spark"]["master"] == f"mesos://zk://{ZK}/mesos"
     assert "master_ui" not in out["spark"]
+
+
+def test_a_deployed_pipeline_lists_what_it_owns() -> None:
+    assert "pipeline_iot" not in outputs()
+    out = outputs(pipelines=["iot"], services={"spark": {"worker_memory_mb": 1024}})
+    assert out["pipeline_iot"] == {
+        "topic": "iot.vehicle-positions", "keyspace": "iot",
+        "tables": "positions, positions_by_route_minute, route_minute",
+        "generator_app": "/smack/iot-generator"}

@@ -101,6 +101,19 @@ def test_service_vars_pass_through_with_their_prefix() -> None:
     assert "kafka_vars" not in variables
 
 
+def test_pipelines_and_connector_versions_reach_the_roles() -> None:
+    settings = parse_settings("inv", parse_only({
+        "smack:target": "local", "smack:pipelines": ["iot"],
+        "smack:services": {"spark": {"worker_memory_mb": 1024,
+                                     "cassandra_connector_version": "3.5.0"}}}))
+    variables = role_variables(settings)
+    assert variables["pipelines_enabled"] == ["iot"]
+    assert variables["spark_cassandra_connector_version"] == "3.5.0"
+    assert variables["spark_kafka_connector_version"] == "3.5.7"
+    assert role_variables(parse_settings("inv", parse_only(
+        {"smack:target": "local"})))["pipelines_enabled"] == []
+
+
 def test_write_only_changes_what_differs_and_remove_cleans_up(tmp_path: Path) -> None:
     settings, nodes = nodes_for({"smack:target": "local"})
     files = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
