@@ -7,8 +7,9 @@
 #                built once from the Go module proxy (tools/pulumi) into the cache
 #   stand-ins:   the Mesos/Marathon stand-in apt repository the local stack installs from
 #   base image:  the local nodes' Debian image, built once and cached
-#   bundle:      ZooKeeper, Kafka, Cassandra and Spark for the stack's versions, resolved
-#                from the package registries into the cache (`smack bundle`)
+#   bundle:      ZooKeeper, Kafka, Cassandra and Spark for the stack's versions, Spark's Kafka
+#                source and Cassandra connector, resolved from the package registries, and the
+#                IoT pipeline's jars built with Maven, into the cache (`smack bundle`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
