@@ -567,6 +567,17 @@ def render_maven_settings(url: str) -> str:
     return render("bundle/maven-settings.xml.j2", url=url)
 
 
+def maven_command(pom: Path, work: Path, artifacts: ArtifactSettings) -> list[str]:
+    """mvn on `pom`, quiet and batch, with a settings.xml in `work` mirroring every repository
+    to smack:artifacts.maven_repository_url when that is set."""
+    cmd = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom)]
+    if artifacts.maven_repository_url:
+        settings_xml = work / "settings.xml"
+        settings_xml.write_text(render_maven_settings(artifacts.maven_repository_url))
+        cmd += ["-s", str(settings_xml)]
+    return cmd
+
+
 def _run(cmd: list[str], what: str, missing_hint: str, failure_hint: str) -> None:
     if shutil.which(cmd[0]) is None:
         raise BundleError(f"{what}: `{cmd[0]}` is not on PATH; {missing_hint}")
@@ -609,11 +620,7 @@ def _mvn_copy(spec: ServiceSpec, version: str, dependencies: list[Coordinate],
     pom.write_text(render_pom(spec.name, version, dependencies, boms))
     out = work / "repository"
     effective = work / "effective-pom.xml"
-    cmd = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom)]
-    if artifacts.maven_repository_url:
-        settings_xml = work / "settings.xml"
-        settings_xml.write_text(render_maven_settings(artifacts.maven_repository_url))
-        cmd += ["-s", str(settings_xml)]
+    cmd = maven_command(pom, work, artifacts)
     # The repository layout keeps group, artifact and version apart, so each jar's coordinate
     # is known exactly (flat file names are ambiguous); the jars are flattened afterwards.
     cmd += ["dependency:copy-dependencies", "-DincludeScope=runtime",
@@ -757,11 +764,7 @@ def build_project(spec: ServiceSpec, recipe: BuildRecipe, version: str, top: Pat
         dest = copy / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
-    cmd = ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(copy / "pom.xml")]
-    if artifacts.maven_repository_url:
-        settings_xml = work / "settings.xml"
-        settings_xml.write_text(render_maven_settings(artifacts.maven_repository_url))
-        cmd += ["-s", str(settings_xml)]
+    cmd = maven_command(copy / "pom.xml", work, artifacts)
     # The unit tests run in smack's own test suite, not on every bundle build.
     cmd += ["-DskipTests", "package"]
     _run(cmd, f"{spec.name} {version}: building {recipe.project} with Maven",
