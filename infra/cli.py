@@ -99,6 +99,9 @@ def print_outputs(stack: str, outputs: dict[str, Any]) -> None:
         console.print(f"inventory: {outputs['inventory']}")
     if outputs.get("ssh"):
         console.print(f"ssh:       {outputs['ssh']}")
+    if outputs.get("ca_certificate"):
+        console.print(f"ca:        the stack's CA certificate: pulumi stack output ca_certificate "
+                      f"-s {stack} (also /etc/smack/tls/ca.crt on every node)")
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import pulumi.dynamic as dyn
 import yaml
 
 from infra.paths import state_dir
+from infra.pki import is_authority, new_authority
 
 # Mesos principals (framework, agent and operator authentication) and Marathon's HTTP user.
 MESOS_PRINCIPALS = {
@@ -36,7 +37,7 @@ def _secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def complete(existing: dict[str, Any]) -> dict[str, Any]:
+def complete(existing: dict[str, Any], stack: str = "") -> dict[str, Any]:
     """`existing` with every credential this version of smack needs; kept values stay."""
     mesos = dict(existing.get("mesos") or {})
     for role, principal in MESOS_PRINCIPALS.items():
@@ -47,7 +48,18 @@ def complete(existing: dict[str, Any]) -> dict[str, Any]:
     http = dict(existing.get("marathon_http") or {})
     http.setdefault("user", MARATHON_HTTP_USER)
     http.setdefault("password", _secret())
-    return {"mesos": mesos, "marathon_http": http}
+    ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
+    return {"mesos": mesos, "marathon_http": http, "ca": ca}
+
+
+def _shape(values: Any) -> Any:
+    return {k: _shape(v) for k, v in values.items()} if isinstance(values, dict) else None
+
+
+def incomplete(values: dict[str, Any] | None) -> bool:
+    """Whether this version of smack would add credentials to `values` (e.g. after an upgrade)."""
+    current = dict(values or {})
+    return _shape(complete(current)) != _shape(current) or not is_authority(current.get("ca"))
 
 
 def _write_private(path: Path, values: dict[str, Any]) -> None:
@@ -67,7 +79,7 @@ def ensure_credentials(path: Path, known: dict[str, Any] | None = None) -> dict[
     current: dict[str, Any] = dict(known or {})
     if path.exists():
         current = yaml.safe_load(path.read_text()) or {}
-    values = complete(current)
+    values = complete(current, path.parent.name)
     if values != current or not path.exists() or path.stat().st_mode & 0o077:
         _write_private(path, values)
     return values
@@ -89,7 +101,13 @@ class StackCredentialsProvider(dyn.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         moved = olds.get("file") != news.get("file")
-        return dyn.DiffResult(changes=moved, replaces=["file"] if moved else [])
+        # A newer smack may need more credentials (the CA): an update adds them, keeping the rest.
+        return dyn.DiffResult(changes=moved or incomplete(olds.get("values")),
+                              replaces=["file"] if moved else [])
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        values = ensure_credentials(Path(news["file"]), olds.get("values"))
+        return dyn.UpdateResult({**news, "values": values})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         # A refresh puts back a deleted file from the values kept (encrypted) in the state.

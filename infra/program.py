@@ -84,7 +84,8 @@ def retire(settings: Settings) -> AnsibleRun | None:
     )
 
 
-def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> AnsibleRun:
+def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
+             credentials: StackCredentials | None = None) -> AnsibleRun:
     directory = inventory_dir(settings.stack)
     files = nodes.apply(
         lambda records: render_inventory(
@@ -94,7 +95,7 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]]) -> 
     leaving = retire(settings)
     inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files},
                                pulumi.ResourceOptions(depends_on=[leaving] if leaving else []))
-    credentials = StackCredentials("credentials", settings.stack)
+    credentials = credentials or StackCredentials("credentials", settings.stack)
     return AnsibleRun(
         "site",
         {
@@ -133,7 +134,8 @@ def _run_summary(hosts: dict[str, Any] | None) -> dict[str, str]:
 def main() -> None:
     settings = load_settings()
     nodes = create_nodes(settings)
-    run = converge(settings, nodes)
+    credentials = StackCredentials("credentials", settings.stack)
+    run = converge(settings, nodes, credentials)
     pulumi.export("nodes", nodes.apply(
         lambda records: {r["name"]: {"address": r["address"], "services": r["services"]}
                          for r in records}
@@ -145,3 +147,6 @@ def main() -> None:
         lambda records: endpoints(settings, [Node.from_dict(r) for r in records])
     ))
     pulumi.export("ansible", run.hosts.apply(_run_summary))
+    # The CA's certificate is public (clients need it to trust the nodes); its key stays secret.
+    pulumi.export("ca_certificate", pulumi.Output.unsecret(
+        credentials.values.apply(lambda values: str((values or {}).get("ca", {}).get("cert", "")))))

@@ -74,6 +74,9 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     assert len(ends["mesos"]["agents"].split(",")) == 3  # type: ignore[index]
     addresses = sorted(node["address"] for node in outputs["nodes"].values())  # type: ignore[attr-defined]
     assert sorted(agents(stack)) == addresses
+    # The stack's CA: its certificate is an output in clear, the same one every node trusts.
+    assert stack.exec(2, "cat", "/etc/smack/tls/ca.crt") == str(outputs["ca_certificate"]) \
+        and str(outputs["ca_certificate"]).startswith("-----BEGIN CERTIFICATE-----")
     hosts = yaml.safe_load((inventory_dir(stack.name) / "hosts.yml").read_text())
     assert sorted(hosts["all"]["hosts"]) == ["node-1", "node-2", "node-3"]
     assert stack.runs_of_site() == 1

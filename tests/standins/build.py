@@ -44,10 +44,10 @@ EPOCH = 1735689600
 MESOS_LIB = "usr/lib/aventer-mesos-standin"
 MARATHON_LIB = "usr/share/marathon/lib"
 MESOS_MODULES = (
-    "__init__.py", "agent_checks.py", "agent_tasks.py", "auth.py", "client.py", "common.py",
-    "flags.py", "glog.py", "httpd.py", "lifecycle.py", "maintenance.py", "master_model.py",
-    "master_registry.py", "master_scheduling.py", "mesos_agent.py", "mesos_executor.py",
-    "mesos_master.py", "metrics.py", "resources.py", "zk.py",
+    "__init__.py", "acls.py", "agent_checks.py", "agent_tasks.py", "auth.py", "client.py",
+    "common.py", "flags.py", "glog.py", "httpd.py", "lifecycle.py", "maintenance.py",
+    "master_model.py", "master_registry.py", "master_scheduling.py", "mesos_agent.py",
+    "mesos_executor.py", "mesos_master.py", "metrics.py", "resources.py", "zk.py",
     "data/mesos-master-flags.json", "data/mesos-agent-flags.json",
 )  # fmt: skip
 MARATHON_MODULES = (

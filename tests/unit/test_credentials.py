@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.config import parse_settings
 from infra.credentials import (
@@ -17,6 +21,7 @@ from infra.credentials import (
 )
 from infra.inventory import render_inventory
 from infra.nodes.model import Node
+from infra.pki import is_authority
 from tests.support.settings import parse_only
 
 pytestmark = pytest.mark.unit
@@ -53,6 +58,53 @@ def test_refresh_restores_a_deleted_file_from_the_state(tmp_path: Path) -> None:
     assert yaml.safe_load(path.read_text()) == made["values"]
     provider.delete(str(path), made)
     assert not path.exists()
+
+
+def test_the_stack_has_one_ca_kept_across_runs_and_restored_from_the_state(
+        tmp_path: Path) -> None:
+    path = tmp_path / "lab" / "credentials.yml"
+    first = ensure_credentials(path)
+    cert = x509.load_pem_x509_certificate(first["ca"]["cert"].encode())
+    assert cert.subject.rfc4514_string() == "CN=smack lab CA,O=smack"
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc > dt.timedelta(days=3000)
+    # The key signs what the certificate names: a leaf made with it verifies against the CA.
+    key = serialization.load_pem_private_key(first["ca"]["key"].encode(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([]))
+            .issuer_name(cert.subject).public_key(leaf_key.public_key())
+            .serial_number(1).not_valid_before(cert.not_valid_before_utc)
+            .not_valid_after(cert.not_valid_after_utc).sign(key, hashes.SHA256()))
+    leaf.verify_directly_issued_by(cert)
+    assert ensure_credentials(path)["ca"] == first["ca"]
+    # Lost with .smack/: the state's copy brings the same CA back.
+    provider = StackCredentialsProvider()
+    path.unlink()
+    read = provider.read(str(path), {"file": str(path), "values": first})
+    assert read.outs is not None and read.outs["values"]["ca"] == first["ca"]
+
+
+def test_a_stack_from_before_the_ca_gets_one_on_the_next_up(tmp_path: Path) -> None:
+    provider = StackCredentialsProvider()
+    path = tmp_path / "old" / "credentials.yml"
+    made = provider.create({"file": str(path)}).outs
+    older = {k: v for k, v in made["values"].items() if k != "ca"}
+    olds = {"file": str(path), "values": older}
+    assert provider.diff(str(path), olds, {"file": str(path), "values": None}).changes
+    updated = provider.update(str(path), olds, {"file": str(path), "values": None}).outs
+    assert updated is not None
+    assert updated["values"]["mesos"] == older["mesos"]  # every earlier secret kept
+    assert is_authority(updated["values"]["ca"])
+    again = {"file": str(path), "values": updated["values"]}
+    assert not provider.diff(str(path), again, {"file": str(path), "values": None}).changes
+    # A broken CA entry (a key that does not match) is not kept.
+    other = ensure_credentials(tmp_path / "other" / "credentials.yml")["ca"]
+    mixed = {**updated["values"], "ca": {"cert": other["cert"], "key": updated["values"]["ca"][
+        "key"]}}
+    assert not is_authority(mixed["ca"])
+    assert provider.diff(str(path), {"file": str(path), "values": mixed},
+                         {"file": str(path), "values": None}).changes
 
 
 def test_inventory_names_the_file_but_holds_no_secret(tmp_path: Path,

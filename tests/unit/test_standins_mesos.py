@@ -22,6 +22,7 @@ import pytest
 
 from infra.paths import PROJECT_DIR
 from tests.standins.harness import (
+    Answer,
     Daemon,
     Processes,
     ZooKeeper,
@@ -494,6 +495,110 @@ def test_agent_with_wrong_credential_exits(
     answer = fetch(auth.master.port, "/master/slaves", auth=CREDENTIALS)
     assert_like_sample(answer, "auth-master-slaves-after-bad-agent")
     assert_same_shape(sample_json("auth-master-slaves-after-bad-agent.json"), answer.json())
+
+
+# ----- authorization: the ACLs the mesos_master role writes (Mesos' documented semantics) ----
+
+PRINCIPALS = {"operator": ("op", "op-secret"), "agent": ("ag", "ag-secret"),
+              "marathon": ("marathon", "mar-secret"), "spark": ("spark", "spark-secret")}
+
+
+def role_acls() -> dict:
+    """The ACL document of roles/mesos_master for PRINCIPALS, through the role's own filter."""
+    path = PROJECT_DIR / "roles" / "mesos_master" / "filter_plugins" / "mesos_acls.py"
+    scope: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), scope)  # noqa: S102 - the role's plugin
+    credentials = {name: {"principal": p, "secret": s} for name, (p, s) in PRINCIPALS.items()}
+    return scope["mesos_master_acls"](credentials, {"marathon": ["*"], "spark": ["*"]})
+
+
+def register_framework(port: int, principal: str, role: str = "*") -> Answer:
+    from tests.standins.standin.auth import sign
+
+    secret = dict(PRINCIPALS.values())[principal]
+    return fetch(port, "/__standin__/framework/register", "POST",
+                 {"name": f"acl-{principal}", "user": "root", "role": role,
+                  "credential": sign(principal, secret)})
+
+
+@pytest.fixture(scope="module")
+def authz(procs: Processes, zookeeper: ZooKeeper, workdir: Path) -> Cluster:
+    (workdir / "authz-credentials.json").write_text(json.dumps({"credentials": [
+        {"principal": p, "secret": s} for p, s in PRINCIPALS.values()]}))
+    (workdir / "authz-acls.json").write_text(json.dumps(role_acls()))
+    (workdir / "authz-agent.json").write_text(
+        json.dumps(dict(zip(("principal", "secret"), PRINCIPALS["agent"], strict=True))))
+    master = start_master(
+        procs, zookeeper, "/mesos-authz", "--authenticate_http_readonly",
+        "--authenticate_http_readwrite", "--authenticate_agents", "--authenticate_frameworks",
+        f"--credentials={workdir}/authz-credentials.json", "--authorizers=local",
+        f"--acls=file://{workdir}/authz-acls.json",
+    )  # fmt: skip
+    operator = PRINCIPALS["operator"]
+    wait_until(lambda: fetch(master.port, "/metrics/snapshot", auth=operator).json()[
+        "master/elected"])
+    agent = start_agent(procs, zookeeper.url("/mesos-authz"),
+                        f"--credential={workdir}/authz-agent.json")
+    wait_until(lambda: len(agents(master, operator)) == 1)
+    return Cluster(master, agent, "/mesos-authz")
+
+
+def test_only_the_operator_tears_down_frameworks(authz: Cluster) -> None:
+    answer = register_framework(authz.master.port, "marathon")
+    assert answer.status == 200, answer.body
+    form = f"frameworkId={answer.json()['id']}".encode()
+    for name in ("spark", "agent", "marathon"):
+        refused = fetch(authz.master.port, "/master/teardown", "POST",
+                        auth=PRINCIPALS[name], raw=form)
+        assert (refused.status, refused.body) == (403, b""), name
+    done = fetch(authz.master.port, "/master/teardown", "POST", auth=PRINCIPALS["operator"],
+                 raw=form)
+    assert done.status == 200
+
+
+def test_only_the_operator_uses_the_maintenance_endpoints(authz: Cluster) -> None:
+    machine = {"hostname": "node-x", "ip": "10.0.0.9"}
+    schedule = {"windows": [{"machine_ids": [machine],
+                             "unavailability": {"start": {"nanoseconds": 1}}}]}
+    for name in ("spark", "agent", "marathon"):
+        for path, body in (("/master/maintenance/schedule", schedule),
+                           ("/master/machine/down", [machine]),
+                           ("/master/machine/up", [machine])):
+            answer = fetch(authz.master.port, path, "POST", body, auth=PRINCIPALS[name])
+            assert answer.status == 403, (name, path, answer.body)
+    operator = PRINCIPALS["operator"]
+    assert fetch(authz.master.port, "/master/maintenance/schedule", "POST", schedule,
+                 auth=operator).status == 200
+    # Reads show only what the principal may see.
+    seen = fetch(authz.master.port, "/master/maintenance/schedule", auth=operator).json()
+    assert seen["windows"][0]["machine_ids"] == [machine]
+    assert fetch(authz.master.port, "/master/maintenance/schedule",
+                 auth=PRINCIPALS["spark"]).json() == {}
+    assert fetch(authz.master.port, "/master/maintenance/status",
+                 auth=PRINCIPALS["spark"]).json() == {}
+    assert fetch(authz.master.port, "/master/maintenance/schedule", "POST", {},
+                 auth=operator).status == 200
+
+
+def test_frameworks_register_only_with_their_roles_and_agents_only_as_the_agent(
+        authz: Cluster, procs: Processes, zookeeper: ZooKeeper, workdir: Path) -> None:
+    assert register_framework(authz.master.port, "spark").status == 200
+    refused = register_framework(authz.master.port, "spark", role="prod")
+    assert refused.status == 403 and "not authorized to use the roles prod" in refused.json()[
+        "message"]
+    assert register_framework(authz.master.port, "ag").status == 403
+    assert register_framework(authz.master.port, "op", role="prod").status == 200
+    # An agent presenting a framework's credential authenticates but may not register.
+    (workdir / "authz-wrong-agent.json").write_text(
+        json.dumps(dict(zip(("principal", "secret"), PRINCIPALS["spark"], strict=True))))
+    port = free_port()
+    procs.start("mesos-agent", [
+        "--ip=127.0.0.1", f"--port={port}", f"--master={zookeeper.url(authz.path)}",
+        f"--work_dir={workdir}/authz-wrong-agent", *AGENT_FLAGS,
+        f"--credential={workdir}/authz-wrong-agent.json",
+    ], port=port)  # fmt: skip
+    wait_until(lambda: "'spark' is not authorized to register agents" in authz.master.log())
+    assert len(agents(authz.master, PRINCIPALS["operator"])) == 1
 
 
 # ----- leader election, failover, quorum (fo-* samples) ------------------------------------

@@ -30,6 +30,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from . import glog, zk
+from .acls import from_flags as acls_from_flags
 from .auth import verify
 from .client import Unreachable, post_json, request
 from .common import (
@@ -59,7 +60,7 @@ from .httpd import (
     unauthorized,
 )
 from .lifecycle import run_until_signal, start_thread
-from .maintenance import Maintenance, MaintenanceError
+from .maintenance import Maintenance, MaintenanceError, machine_key
 from .master_model import Agent, Framework
 from .master_registry import PULL_INTERVAL, Registry
 from .master_scheduling import Scheduling
@@ -125,6 +126,7 @@ class Master(Scheduling):
         self.credentials = (
             load_credentials(flags["credentials"]) if flags.get("credentials") else None
         )
+        self.acls = acls_from_flags(flags)
         self.counters: Counter[str] = Counter()
         self.replicas = 0
         self.registry = Registry.in_work_dir(flags.get("work_dir"),
@@ -314,6 +316,13 @@ class Master(Scheduling):
                 f"Refusing registration of agent at {agent_pid} because it is not authenticated",
             )
             return json_response({"action": "retry", "message": "agent is not authenticated"}, 403)
+        if not self.authorized("register_agents", principal, None):
+            glog.warning(
+                "master.cpp:6275",
+                f"Refusing registration of agent at {agent_pid}: principal '{principal}' is not "
+                "authorized to register agents",
+            )
+            return json_response({"action": "retry", "message": "agent is not authorized"}, 403)
         machine = (str(body["hostname"]).lower(), str(body["ip"]))
         if self.maintenance.is_down(machine):
             reason = f"Agent attempted to register on a machine '{body['hostname']}' that is `DOWN`"
@@ -431,6 +440,15 @@ class Master(Scheduling):
             )
             glog.warning("master.cpp:2598", message)
             return json_response({"action": "exit", "message": message}, 403)
+        roles = [str(r) for r in body.get("roles") or [body.get("role", "*")]]
+        refused = [r for r in roles if not self.authorized("register_frameworks", principal, r)]
+        if refused:
+            message = (
+                f"Refusing subscription of framework '{body.get('name')}': principal "
+                f"'{principal}' is not authorized to use the roles {', '.join(refused)}"
+            )
+            glog.warning("master.cpp:2598", message)
+            return json_response({"action": "exit", "message": message}, 403)
         now = time.time()
         with self.lock:
             framework_id = str(body.get("id") or "")
@@ -488,6 +506,19 @@ class Master(Scheduling):
         if endpoint == "redirect" or (leader_only and not self.is_leader()):
             return self.redirect(req, endpoint)
         return self.serve(endpoint, req)
+
+    def authorized(self, action: str, principal: str | None, obj: str | None) -> bool:
+        return self.acls is None or self.acls.allows(action, principal, obj)
+
+    @staticmethod
+    def http_principal(req: Request) -> str | None:
+        given = req.basic_auth()
+        return given[0] if given else None
+
+    def machines_allowed(self, action: str, req: Request, machines: list[dict]) -> list[dict]:
+        principal = self.http_principal(req)
+        return [m for m in machines
+                if self.authorized(action, principal, machine_object(m))]
 
     def authenticated(self, req: Request, realm: str) -> bool:
         flag = "authenticate_http_readonly" if realm == READONLY else "authenticate_http_readwrite"
@@ -680,14 +711,24 @@ class Master(Scheduling):
     # ----- operator endpoints -----------------------------------------------------------
 
     def maintenance_endpoint(self, endpoint: str, req: Request) -> Response:
+        # Reads show only the machines the principal may see; writes on any other are 403.
         if endpoint == "maintenance/status":
-            return json_response(self.maintenance.status_json())
+            return json_response(self.visible_status(req))
         if req.method == "GET":
-            return json_response(self.maintenance.schedule_json())
+            return json_response(self.visible_schedule(req))
         if req.method != "POST":
             return method_not_allowed(["GET", "POST"], req.method)
+        return self.update_schedule(req)
+
+    def update_schedule(self, req: Request) -> Response:
         try:
-            self.maintenance.set_schedule(req.json() or {})
+            schedule = req.json() or {}
+            machines = [m for w in schedule.get("windows", []) or []
+                        for m in w.get("machine_ids", [])]
+            if len(self.machines_allowed("update_maintenance_schedules", req, machines)) \
+                    < len(machines):
+                return empty_response(403)
+            self.maintenance.set_schedule(schedule)
         except MaintenanceError as exc:
             return text_response(400, str(exc))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -701,6 +742,9 @@ class Master(Scheduling):
             return method_not_allowed(["POST"], req.method)
         try:
             machines = req.json()
+            action = "stop_maintenances" if endpoint == "machine/up" else "start_maintenances"
+            if len(self.machines_allowed(action, req, list(machines))) < len(machines):
+                return empty_response(403)
             if endpoint == "machine/up":
                 self.maintenance.machines_up(machines)
                 return empty_response()
@@ -712,6 +756,23 @@ class Master(Scheduling):
         for key in keys:
             self.shut_down_machine(key)
         return empty_response()
+
+    def visible_schedule(self, req: Request) -> dict:
+        windows = []
+        for window in self.maintenance.schedule_json().get("windows", []):
+            shown = self.machines_allowed("get_maintenance_schedules", req, window["machine_ids"])
+            if shown:
+                windows.append({**window, "machine_ids": shown})
+        return {"windows": windows} if windows else {}
+
+    def visible_status(self, req: Request) -> dict:
+        status = self.maintenance.status_json()
+        draining = [d for d in status.get("draining_machines", [])
+                    if self.machines_allowed("get_maintenance_statuses", req, [d["id"]])]
+        down = self.machines_allowed("get_maintenance_statuses", req,
+                                     status.get("down_machines", []))
+        return {**({"draining_machines": draining} if draining else {}),
+                **({"down_machines": down} if down else {})}
 
     def shut_down_machine(self, machine: tuple[str, str]) -> None:
         reason = "Operator initiated 'Machine DOWN'"
@@ -744,8 +805,17 @@ class Master(Scheduling):
             framework = self.frameworks.get(framework_id)
             if framework is None:
                 return text_response(400, f"No framework found with specified ID: '{framework_id}'")
+        if not self.authorized("teardown_frameworks", self.http_principal(req),
+                               framework.principal):
+            return empty_response(403)
         self.remove_framework(framework, notify=True)
         return empty_response()
+
+
+def machine_object(machine: dict) -> str:
+    """A machine as the object of a maintenance ACL: its host name, or its IP without one."""
+    hostname, ip = machine_key(machine)
+    return hostname or ip
 
 
 TOP_LEVEL = {"/": "webui", "/version": "version", "/metrics/snapshot": "metrics/snapshot"}
