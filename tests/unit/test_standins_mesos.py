@@ -512,6 +512,23 @@ def role_acls() -> dict:
     return scope["mesos_master_acls"](credentials, {"marathon": ["*"], "spark": ["*"]})
 
 
+def test_the_role_acls_leave_each_action_to_its_principals_only() -> None:
+    from tests.standins.standin.acls import ACTIONS, Acls
+
+    acls = Acls.load(json.dumps(role_acls()))
+    for action in ACTIONS:
+        for stranger, target in (("stranger", "x"), (None, "x"), ("stranger", None), (None, None)):
+            assert not acls.allows(action, stranger, target), (action, stranger, target)
+        if action != "register_agents":  # the agent principal's alone
+            assert acls.allows(action, "op", "x") and acls.allows(action, "op", None), action
+    assert acls.allows("register_frameworks", "marathon", "*")
+    assert not acls.allows("register_frameworks", "marathon", "prod")
+    assert acls.allows("run_tasks", "spark", "nobody")
+    assert acls.allows("register_agents", "ag", None)
+    for action in ("teardown_frameworks", "start_maintenances", "register_agents"):
+        assert not acls.allows(action, "spark", "x") and not acls.allows(action, "marathon", None)
+
+
 def register_framework(port: int, principal: str, role: str = "*") -> Answer:
     from tests.standins.standin.auth import sign
 

@@ -1,7 +1,7 @@
 """The Mesos masters' ACLs (--acls for --authorizers=local), from smack's principals.
 
 `credentials | mesos_master_acls(framework_roles)` gives the ACL document:
-  operator    (credentials.operator) may do everything below;
+  operator    (credentials.operator) may do everything below but register agents;
   agent       (credentials.agent) may register agents, nothing else;
   frameworks  (credentials.<name> for each name in framework_roles, e.g. marathon, spark) may
               register with their roles, run tasks, reserve resources and create volumes in
@@ -21,9 +21,12 @@ def _principals(credentials: dict[str, Any], *names: str) -> list[str]:
     return [str(credentials[name]["principal"]) for name in names if name in credentials]
 
 
-def _only(who: list[str], field: str) -> list[dict[str, Any]]:
-    allowed = [{"principals": {"values": who}, field: {"type": "ANY"}}] if who else []
-    return [*allowed, {"principals": {"type": "ANY"}, field: {"type": "NONE"}}]
+def _rules(allowed: list[str], field: str,
+           granted: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """`allowed` on any object, each principal of `granted` on its object, anyone else on none."""
+    rules = [{"principals": {"values": allowed}, field: {"type": "ANY"}}] if allowed else []
+    rules += [{"principals": {"values": [p]}, field: obj} for p, obj in (granted or {}).items()]
+    return [*rules, {"principals": {"type": "ANY"}, field: {"type": "NONE"}}]
 
 
 def mesos_master_acls(credentials: dict[str, Any],
@@ -31,38 +34,26 @@ def mesos_master_acls(credentials: dict[str, Any],
     operator = _principals(credentials, "operator")
     frameworks = {str(credentials[name]["principal"]): [str(r) for r in roles]
                   for name, roles in sorted(framework_roles.items()) if name in credentials}
-    everything = [{"principals": {"values": operator}}] if operator else []
-    anyone_else = {"principals": {"type": "ANY"}}
-
-    def by_role() -> list[dict[str, Any]]:
-        return [*({**e, "roles": {"type": "ANY"}} for e in everything),
-                *({"principals": {"values": [p]}, "roles": {"values": roles}}
-                  for p, roles in frameworks.items()),
-                {**anyone_else, "roles": {"type": "NONE"}}]
-
-    def own(field: str) -> list[dict[str, Any]]:
-        return [*({**e, field: {"type": "ANY"}} for e in everything),
-                *({"principals": {"values": [p]}, field: {"values": [p]}} for p in frameworks),
-                {**anyone_else, field: {"type": "NONE"}}]
-
+    their_roles = {p: {"values": roles} for p, roles in frameworks.items()}
+    themselves = {p: {"values": [p]} for p in frameworks}
     return {
         "permissive": True,
-        "register_frameworks": by_role(),
-        "run_tasks": _only(operator + list(frameworks), "users"),
-        "register_agents": _only(_principals(credentials, "agent"), "agents"),
-        "teardown_frameworks": _only(operator, "framework_principals"),
-        "update_maintenance_schedules": _only(operator, "machines"),
-        "get_maintenance_schedules": _only(operator, "machines"),
-        "start_maintenances": _only(operator, "machines"),
-        "stop_maintenances": _only(operator, "machines"),
-        "get_maintenance_statuses": _only(operator, "machines"),
-        "mark_agents_gone": _only(operator, "agents"),
-        "reserve_resources": by_role(),
-        "create_volumes": by_role(),
-        "unreserve_resources": own("reserver_principals"),
-        "destroy_volumes": own("creator_principals"),
-        "update_quotas": _only(operator, "roles"),
-        "update_weights": _only(operator, "roles"),
+        "register_frameworks": _rules(operator, "roles", their_roles),
+        "run_tasks": _rules(operator + list(frameworks), "users"),
+        "register_agents": _rules(_principals(credentials, "agent"), "agents"),
+        "teardown_frameworks": _rules(operator, "framework_principals"),
+        "update_maintenance_schedules": _rules(operator, "machines"),
+        "get_maintenance_schedules": _rules(operator, "machines"),
+        "start_maintenances": _rules(operator, "machines"),
+        "stop_maintenances": _rules(operator, "machines"),
+        "get_maintenance_statuses": _rules(operator, "machines"),
+        "mark_agents_gone": _rules(operator, "agents"),
+        "reserve_resources": _rules(operator, "roles", their_roles),
+        "create_volumes": _rules(operator, "roles", their_roles),
+        "unreserve_resources": _rules(operator, "reserver_principals", themselves),
+        "destroy_volumes": _rules(operator, "creator_principals", themselves),
+        "update_quotas": _rules(operator, "roles"),
+        "update_weights": _rules(operator, "roles"),
     }
 
 
