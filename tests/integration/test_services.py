@@ -637,6 +637,24 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
 
 
+def test_a_marathon_that_will_not_start_shows_why_without_its_credentials(
+        stack: Stack) -> None:
+    # Marathon's output goes to a root-only file (it starts with the credentials); a failed
+    # start still shows Marathon's own message, with the credential lines left out.
+    password = stack.marathon_user()[1]
+    with pytest.raises(AnsibleRunError) as caught:
+        stack.cluster.run("site.yml", tags="marathon", limit="node-1",
+                          extravars={"marathon_flags": {"no_such_option": "1"}})
+    message = str(caught.value)
+    assert "Unknown option 'no_such_option'" in message
+    assert "node-1" in message and "marathon" in message
+    leaked = message.count(password)
+    assert leaked == 0, "the failure message holds Marathon's HTTP password"
+    fixed = stack.cluster.run("site.yml", tags="marathon", limit="node-1")
+    assert fixed.hosts["node-1"].failed == 0
+    assert stack.get(f"http://{stack.addresses[0]}:8080/ping", stack.marathon_user())[0] == 200
+
+
 def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> None:
     servers = [f"{a}:9092" for a in stack.addresses]
     stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic scale "
