@@ -48,8 +48,10 @@ def complete(existing: dict[str, Any], stack: str = "") -> dict[str, Any]:
     http = dict(existing.get("marathon_http") or {})
     http.setdefault("user", MARATHON_HTTP_USER)
     http.setdefault("password", _secret())
+    spark = dict(existing.get("spark") or {})
+    spark.setdefault("secret", _secret())
     ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
-    return {"mesos": mesos, "marathon_http": http, "ca": ca}
+    return {"mesos": mesos, "marathon_http": http, "spark": spark, "ca": ca}
 
 
 def _shape(values: Any) -> Any:

@@ -2,9 +2,9 @@
 
 What issue 15 has delivered so far, proven on a node of its own (its first deploy is short, and
 the shared cluster of test_services.py stays free for day 2): the node's TLS identity from the
-stack's CA, Mesos ACLs per principal, a Marathon that fails to start saying why without its
-password, and no generated secret on a command line, in a world-readable file, in the journal or
-in anything the Ansible runs leave on this machine.
+stack's CA, Spark's shared-secret authentication, Mesos ACLs per principal, a Marathon that fails
+to start saying why without its password, and no generated secret on a command line, in a
+world-readable file, in the journal or in anything the Ansible runs leave on this machine.
 """
 
 from __future__ import annotations
@@ -66,6 +66,21 @@ def test_the_node_has_a_key_of_its_own_and_a_certificate_from_the_stack_ca(
         serialization.Encoding.PEM).decode()
     assert stack.sh(1, "openssl pkey -in /etc/smack/tls/node.key -pubout") == public
     assert stack.cluster.run("site.yml", tags="tls").changed == 0
+
+
+def test_spark_runs_jobs_that_know_its_secret_and_refuses_one_that_does_not(
+        stack: Stack) -> None:
+    assert stack.sh(1, "stat -c '%a %U:%G' /etc/spark/spark-defaults.conf").split() \
+        == ["640", "root:spark"]
+    job = (f"cd /var/lib/spark && runuser -u spark -- timeout 240 /usr/local/bin/spark-submit "
+           f"--master spark://{stack.addresses[0]}:7077 --conf spark.ui.enabled=false")
+    done = stack.sh(1, f"{job} spark-verify.py 100 2 1 60 2>&1; echo exit=$?", check=False)
+    assert "exit=0" in done and "SMACK_SPARK_VERIFY {" in done, done[-3000:]
+    # The same job without the secret: the master does not let it register.
+    refused = stack.sh(1, f"{job} --conf spark.authenticate=false "
+                          f"--conf spark.network.crypto.enabled=false "
+                          f"spark-verify.py 100 2 1 60 2>&1; echo exit=$?", check=False)
+    assert "exit=0" not in refused and "SMACK_SPARK_VERIFY {" not in refused, refused[-3000:]
 
 
 def post(url: str, auth: tuple[str, str], body: bytes, content_type: str) -> int:
@@ -130,7 +145,8 @@ def test_no_generated_secret_on_a_command_line_in_a_world_readable_file_or_the_j
         stack: Stack) -> None:
     # Last: after the failed and the fixed Marathon start above.
     creds = stack.credentials()
-    secrets = [c["secret"] for c in creds["mesos"].values()] + [creds["marathon_http"]["password"]]
+    secrets = [c["secret"] for c in creds["mesos"].values()]
+    secrets += [creds["marathon_http"]["password"], creds["spark"]["secret"]]
     # The secrets reach the node on stdin into a root-only file, never on a command line.
     stack.engine.run("exec", "-i", stack.container(1), "sh", "-c",
                      "umask 077; cat > /root/.secrets-under-test",

@@ -441,6 +441,22 @@ def test_standalone_mode_still_renders_spark_url() -> None:
     assert settings(render("spark-defaults.conf.j2", smack_credentials=stack)) == conf
 
 
+def test_standalone_spark_authenticates_with_the_stack_secret_and_encrypts() -> None:
+    stack = {"spark": {"secret": SECRET}}
+    conf = settings(render("spark-defaults.conf.j2", smack_credentials=stack))
+    assert conf["spark.authenticate"] == "true"
+    assert conf["spark.authenticate.secret"] == SECRET
+    assert conf["spark.network.crypto.enabled"] == "true"
+    # Off on request, and never in mesos mode (the secret would travel in Mesos task info).
+    off = settings(render("spark-defaults.conf.j2", smack_credentials=stack,
+                          spark_authentication=False))
+    mesos = render("spark-defaults.conf.j2", **MESOS, smack_credentials=stack)
+    for text in (off, settings(mesos)):
+        assert not [key for key in text if key.startswith(("spark.authenticate",
+                                                           "spark.network.crypto"))]
+    assert SECRET not in mesos
+
+
 def test_units_per_mode() -> None:
     assert evaluate("_spark_units", "spark-1") == ["spark-master", "spark-worker", "spark-history"]
     assert evaluate("_spark_units", "spark-2") == ["spark-worker"]

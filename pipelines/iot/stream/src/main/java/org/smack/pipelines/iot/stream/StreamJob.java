@@ -116,6 +116,22 @@ public final class StreamJob {
     }
   }
 
+  /**
+   * A driver the standalone master starts (cluster mode) gets Spark's authentication secret only in
+   * its environment: the worker takes it out of the JVM options, so no process list shows it. Spark
+   * 3.5 still wants it in the driver's configuration, or the driver stops with "A secret key must be
+   * specified via the spark.authenticate.secret config"; this copies it there.
+   */
+  static void withAuthSecretFromEnvironment(SparkConf conf, java.util.Map<String, String> env) {
+    String secret = env.get(AUTH_SECRET_ENV);
+    if (conf.getBoolean("spark.authenticate", false) && secret != null && !secret.isEmpty()) {
+      conf.setIfMissing("spark.authenticate.secret", secret);
+    }
+  }
+
+  /** Where Spark's workers put the authentication secret for the JVMs they start. */
+  static final String AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET";
+
   public static void main(String[] args) {
     StreamOptions opts;
     try {
@@ -146,6 +162,7 @@ public final class StreamJob {
       // come 10 s apart by default: the ready file would be late by as much.
       conf.setIfMissing("spark.sql.streaming.noDataProgressEventInterval", "1s");
     }
+    withAuthSecretFromEnvironment(conf, System.getenv());
     SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
     SparkConf sparkConf = spark.sparkContext().getConf();
     log.info("topic={} keyspace={} checkpoint={} cassandra={} write consistency={} read consistency={} "
