@@ -170,9 +170,12 @@ def datapath_run(phases: Phases, nodes: int, subnet: str) -> None:
         view = Nodes(cluster, count=nodes, dc="dc1")
         brokers = ",".join(f"{a}:9092" for a in view.addresses)
         jar = "/opt/smack/iot_pipeline/current/lib/iot-generator.jar"
+        # The pipeline generator's own login (root may read it).
+        login = "/etc/smack/pipelines/iot-generator-kafka.properties"
 
         def burst(count: int, run: str) -> dict[str, Any]:
-            out = view.sh(1, f"java -Xmx256m -jar {jar} --bootstrap {brokers} --count {count} "
+            out = view.sh(1, f"java -Xmx256m -jar {jar} --kafka-config {login} "
+                             f"--bootstrap {brokers} --count {count} "
                              f"--run-id {run}")
             return dict(json.loads(out.strip().splitlines()[-1]))
 

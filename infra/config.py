@@ -337,10 +337,41 @@ class MarathonSettings(_Service):
     flags: dict[FlagName, FlagValue] = {}
 
 
+KafkaPrincipalName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,62}$"),
+    Field(description="a name of lowercase letters, digits, '_', '.' and '-', starting with "
+                      "a letter"),
+]
+# A topic or group name; a trailing '*' makes it a prefix ('iot.*' is every name starting 'iot.').
+KafkaResource = Annotated[
+    str,
+    StringConstraints(pattern=r"^([A-Za-z0-9._-]{1,249}\*?|\*)$"),
+    Field(description="a topic or group name, a prefix ending in '*' such as 'iot.*', or '*'"),
+]
+
+
+class KafkaPrincipal(_Model):
+    """An application's SCRAM user and what it may do (Kafka ACLs, allow only)."""
+
+    # Topics it may write to (Write and Describe).
+    produce: list[KafkaResource] = []
+    # Topics it may read (Read and Describe), as a member of one of `groups`.
+    consume: list[KafkaResource] = []
+    # Consumer groups it may use (Read); empty means groups named after the principal ('<name>*').
+    groups: list[KafkaResource] = []
+
+
 class KafkaSettings(_Service):
     version: str = Field("4.1.1", pattern=r"^4\.\d+\.\d+$",
                          description="a 4.x release such as 4.1.1")
     heap_mb: int = Field(512, ge=128, le=65536)
+    # TLS on every listener, SCRAM-SHA-512 logins for clients, mTLS between brokers and ACLs.
+    # false is for a lab only: anyone who reaches port 9092 reads and writes everything.
+    security: bool = True
+    # Application principals: each gets a generated password (in the stack's credentials) and
+    # the ACLs declared here; smack's own admin principal is always there.
+    principals: dict[KafkaPrincipalName, KafkaPrincipal] = {}
 
 
 class CassandraSettings(_Service):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from infra.kafka_access import principal_errors
+
 if TYPE_CHECKING:
     from infra.config import NodeGroup, Settings
 
@@ -13,7 +15,7 @@ NS = "smack"
 
 def cross_checks(s: Settings) -> list[str]:
     return (_target_checks(s) + _group_checks(s) + _service_checks(s) + _vars_checks(s)
-            + _pipeline_checks(s)
+            + _pipeline_checks(s) + principal_errors(s)
             + (_local_checks(s) if s.target == "local" else [])
             + (_aws_checks(s) if s.target == "aws" else []) + _baremetal_checks(s))
 

@@ -16,6 +16,7 @@ import pulumi
 import pulumi.dynamic as dyn
 import yaml
 
+from infra.kafka_access import ADMIN_PRINCIPAL
 from infra.paths import state_dir
 from infra.pki import is_authority, new_authority
 
@@ -37,8 +38,13 @@ def _secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def complete(existing: dict[str, Any], stack: str = "") -> dict[str, Any]:
-    """`existing` with every credential this version of smack needs; kept values stay."""
+def complete(existing: dict[str, Any], stack: str = "",
+             kafka_principals: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """`existing` with every credential this version of smack needs; kept values stay.
+
+    Kafka passwords follow `kafka_principals`: a new principal gets one, a principal no longer
+    declared loses its own (the kafka role then deletes that user from the cluster).
+    """
     mesos = dict(existing.get("mesos") or {})
     for role, principal in MESOS_PRINCIPALS.items():
         entry = dict(mesos.get(role) or {})
@@ -50,18 +56,29 @@ def complete(existing: dict[str, Any], stack: str = "") -> dict[str, Any]:
     http.setdefault("password", _secret())
     spark = dict(existing.get("spark") or {})
     spark.setdefault("secret", _secret())
+    kafka = dict(existing.get("kafka") or {})
+    admin = dict(kafka.get("admin") or {})
+    admin.setdefault("user", ADMIN_PRINCIPAL)
+    admin.setdefault("password", _secret())
+    known = dict(kafka.get("principals") or {})
+    kafka = {"admin": admin, "principals": {
+        name: known.get(name) or _secret() for name in sorted(kafka_principals)}}
     ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
-    return {"mesos": mesos, "marathon_http": http, "spark": spark, "ca": ca}
+    return {"mesos": mesos, "marathon_http": http, "spark": spark, "kafka": kafka, "ca": ca}
 
 
 def _shape(values: Any) -> Any:
     return {k: _shape(v) for k, v in values.items()} if isinstance(values, dict) else None
 
 
-def incomplete(values: dict[str, Any] | None) -> bool:
-    """Whether this version of smack would add credentials to `values` (e.g. after an upgrade)."""
+def incomplete(values: dict[str, Any] | None,
+               kafka_principals: list[str] | tuple[str, ...] = ()) -> bool:
+    """Whether this version of smack would change `values` (after an upgrade, or because the
+    Kafka principals changed)."""
     current = dict(values or {})
-    return _shape(complete(current)) != _shape(current) or not is_authority(current.get("ca"))
+    if not is_authority(current.get("ca")):
+        return True
+    return bool(_shape(complete(current, kafka_principals=kafka_principals)) != _shape(current))
 
 
 def _write_private(path: Path, values: dict[str, Any]) -> None:
@@ -76,12 +93,13 @@ def _write_private(path: Path, values: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def ensure_credentials(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
+def ensure_credentials(path: Path, known: dict[str, Any] | None = None,
+                       kafka_principals: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Read the file (or start from `known`), add what is missing, write it back 0600."""
     current: dict[str, Any] = dict(known or {})
     if path.exists():
         current = yaml.safe_load(path.read_text()) or {}
-    values = complete(current, path.parent.name)
+    values = complete(current, path.parent.name, kafka_principals)
     if values != current or not path.exists() or path.stat().st_mode & 0o077:
         _write_private(path, values)
     return values
@@ -94,26 +112,33 @@ def remove_credentials(path: Path) -> None:
         path.parent.rmdir()
 
 
+def _principals(props: dict[str, Any]) -> list[str]:
+    return list(props.get("kafka_principals") or [])
+
+
 class StackCredentialsProvider(dyn.ResourceProvider):
     KEYS: ClassVar[list[str]] = ["file"]
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        values = ensure_credentials(Path(props["file"]))
+        values = ensure_credentials(Path(props["file"]), kafka_principals=_principals(props))
         return dyn.CreateResult(props["file"], {**props, "values": values})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         moved = olds.get("file") != news.get("file")
-        # A newer smack may need more credentials (the CA): an update adds them, keeping the rest.
-        return dyn.DiffResult(changes=moved or incomplete(olds.get("values")),
-                              replaces=["file"] if moved else [])
+        # A newer smack may need more credentials (the CA), the settings more or fewer Kafka
+        # principals: an update adds or drops those, keeping the rest.
+        return dyn.DiffResult(
+            changes=moved or incomplete(olds.get("values"), _principals(news))
+            or _principals(olds) != _principals(news),
+            replaces=["file"] if moved else [])
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        values = ensure_credentials(Path(news["file"]), olds.get("values"))
+        values = ensure_credentials(Path(news["file"]), olds.get("values"), _principals(news))
         return dyn.UpdateResult({**news, "values": values})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         # A refresh puts back a deleted file from the values kept (encrypted) in the state.
-        values = ensure_credentials(Path(props["file"]), props.get("values"))
+        values = ensure_credentials(Path(props["file"]), props.get("values"), _principals(props))
         return dyn.ReadResult(id_, {**props, "values": values})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -125,8 +150,10 @@ class StackCredentials(dyn.Resource):
 
     values: pulumi.Output[dict[str, Any]]
 
-    def __init__(self, name: str, stack: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, stack: str, kafka_principals: list[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["values"]))
         super().__init__(StackCredentialsProvider(), name,
-                         {"file": str(credentials_file(stack)), "values": None}, opts)
+                         {"file": str(credentials_file(stack)), "values": None,
+                          "kafka_principals": sorted(kafka_principals or [])}, opts)

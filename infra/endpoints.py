@@ -14,6 +14,7 @@ import yaml
 from infra.config import Settings
 from infra.credentials import credentials_file
 from infra.inventory import ordered
+from infra.kafka_access import SCRAM_MECHANISM
 from infra.nodes.model import Node
 from infra.paths import PROJECT_DIR
 
@@ -71,6 +72,13 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
     kafka = _hosts(nodes, "kafka")
     if kafka:
         out["kafka"] = {"bootstrap_servers": _join(kafka, knob(settings, "kafka", "kafka_port"))}
+        if settings.services.kafka.security:
+            # Where the logins are (kafka.admin, kafka.principals.<name>), never the values;
+            # clients trust the CA of the stack output ca_certificate.
+            out["kafka"].update({
+                "security_protocol": "SASL_SSL", "sasl_mechanism": SCRAM_MECHANISM,
+                "credentials_file": str(credentials_file(settings.stack)),
+            })
     cassandra = _hosts(nodes, "cassandra")
     if cassandra:
         out["cassandra"] = {

@@ -13,6 +13,7 @@ from typing import Any
 from infra.apps import render_app
 from infra.config import SERVICE_GROUPS, Settings
 from infra.credentials import credentials_file
+from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.render import digest, render, write_if_changed
 
@@ -50,6 +51,8 @@ def role_variables(settings: Settings) -> dict[str, Any]:
         service = getattr(settings.services, name)
         out.update({f"{name}_{k}": v for k, v in service.model_dump(exclude={"vars"}).items()})
         out.update(service.vars)
+    # The declared principals and the pipelines' own, with their groups filled in.
+    out["kafka_principals"] = kafka_principals(settings)
     return out
 
 

@@ -13,6 +13,7 @@ from infra.credentials import StackCredentials
 from infra.endpoints import endpoints
 from infra.errors import SmackError
 from infra.inventory import render_inventory
+from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
@@ -95,7 +96,7 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
     leaving = retire(settings)
     inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files},
                                pulumi.ResourceOptions(depends_on=[leaving] if leaving else []))
-    credentials = credentials or StackCredentials("credentials", settings.stack)
+    credentials = credentials or stack_credentials(settings)
     return AnsibleRun(
         "site",
         {
@@ -110,6 +111,11 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
         },
         pulumi.ResourceOptions(depends_on=[inventory, credentials]),
     )
+
+
+def stack_credentials(settings: Settings) -> StackCredentials:
+    return StackCredentials("credentials", settings.stack,
+                            kafka_principals=list(kafka_principals(settings)))
 
 
 def ssh_hint(records: list[dict[str, Any]], inventory: Path) -> str:
@@ -134,7 +140,7 @@ def _run_summary(hosts: dict[str, Any] | None) -> dict[str, str]:
 def main() -> None:
     settings = load_settings()
     nodes = create_nodes(settings)
-    credentials = StackCredentials("credentials", settings.stack)
+    credentials = stack_credentials(settings)
     run = converge(settings, nodes, credentials)
     pulumi.export("nodes", nodes.apply(
         lambda records: {r["name"]: {"address": r["address"], "services": r["services"]}

@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import struct
 import time
 import urllib.error
@@ -41,6 +42,7 @@ from rich.text import Text
 from infra.credentials import credentials_file
 from infra.endpoints import role_defaults
 from infra.errors import SmackError
+from infra.kafka_access import client_options
 from infra.paths import PROJECT_DIR, inventory_dir
 
 T = TypeVar("T")
@@ -185,6 +187,14 @@ def _mesos_operator(inv: StackInventory) -> tuple[str, str] | None:
     if entry.get("principal") and entry.get("secret"):
         return str(entry["principal"]), str(entry["secret"])
     return None
+
+
+def _kafka_client(inv: StackInventory) -> dict[str, Any]:
+    """smack's admin login over TLS when Kafka runs with security; nothing otherwise."""
+    if not inv.members("kafka") or not inv.enabled("kafka", "kafka_security"):
+        return {}
+    ca = str((inv.credentials.get("ca") or {}).get("cert") or "")
+    return client_options(inv.credentials, ca)
 
 
 def _marathon_user(inv: StackInventory) -> tuple[str, str] | None:
@@ -397,12 +407,19 @@ def parse_api_versions(frame: bytes, correlation_id: int) -> dict[int, tuple[int
     return {key: (low, high) for key, low, high in keys}
 
 
-def kafka_api_versions(address: str, port: int, timeout: float = TIMEOUT_SECONDS
-                       ) -> dict[int, tuple[int, int]]:
-    with socket.create_connection((address, port), timeout=timeout) as sock:
-        sock.sendall(kafka_api_versions_request(1))
-        (size,) = struct.unpack(">i", _read_exactly(sock, 4))
-        return parse_api_versions(_read_exactly(sock, size), 1)
+def kafka_api_versions(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
+                       tls: ssl.SSLContext | None = None) -> dict[int, tuple[int, int]]:
+    """ApiVersions needs no login, also on a SASL listener: it only proves the broker (and its
+    certificate, with `tls`) answers."""
+    with socket.create_connection((address, port), timeout=timeout) as raw:
+        try:
+            sock = tls.wrap_socket(raw, server_hostname=address) if tls else raw
+            sock.sendall(kafka_api_versions_request(1))
+            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
+            return parse_api_versions(_read_exactly(sock, size), 1)
+        except ssl.SSLError as err:
+            # TLS 1.3 reports a refused client certificate only on the first read.
+            raise ProbeError(f"down (TLS refused: {err.reason or err})") from None
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -415,14 +432,16 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS
-                  ) -> dict[str, Any] | None:
+def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
+                  client: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The cluster as the broker at address:port describes it; None without kafka-python.
 
-    A plain ApiVersions exchange comes first: a dead or foreign port fails there quickly,
-    before kafka-python starts its I/O thread (which a failed bootstrap leaves running).
+    `client`: kafka-python's security settings (infra.kafka_access.client_options). A plain
+    ApiVersions exchange comes first: a dead or foreign port fails there quickly, before
+    kafka-python starts its I/O thread (which a failed bootstrap leaves running).
     """
-    kafka_api_versions(address, port, timeout)
+    client = dict(client or {})
+    kafka_api_versions(address, port, timeout, client.get("ssl_context"))
     try:
         from kafka import KafkaAdminClient  # type: ignore[import-untyped]  # noqa: PLC0415
         from kafka.errors import KafkaError  # type: ignore[import-untyped]  # noqa: PLC0415
@@ -433,7 +452,8 @@ def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS
     try:
         admin = KafkaAdminClient(bootstrap_servers=f"{address}:{port}",
                                  client_id=KAFKA_CLIENT_ID.decode(),
-                                 bootstrap_timeout_ms=millis, request_timeout_ms=millis)
+                                 bootstrap_timeout_ms=millis, request_timeout_ms=millis,
+                                 **client)
     except KafkaError as err:
         raise ProbeError(f"down (no Kafka answer: {type(err).__name__})") from None
     try:
@@ -562,8 +582,10 @@ def plan_probes(inv: StackInventory, timeout: float = TIMEOUT_SECONDS
     for h in inv.members("marathon"):
         port = inv.port("marathon", "marathon_http_port", h)
         add("marathon", h, marathon_probe, f"http://{h.address}:{port}", user)
+    kafka_client = _kafka_client(inv)
     for h in inv.members("kafka"):
-        add("kafka", h, kafka_cluster, h.address, inv.port("kafka", "kafka_port", h))
+        add("kafka", h, kafka_cluster, h.address, inv.port("kafka", "kafka_port", h),
+            client=kafka_client)
     for h in inv.members("cassandra"):
         add("cassandra", h, cql_local, h.address,
             inv.port("cassandra", "cassandra_native_port", h))

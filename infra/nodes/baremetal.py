@@ -49,6 +49,7 @@ _PORTS: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
     "kafka": [
         ("kafka", "kafka_port", "Kafka broker port", ("kafka",)),
         ("kafka", "kafka_controller_port", "Kafka controller port", ("kafka",)),
+        ("kafka", "kafka_internal_port", "Kafka inter-broker port", ("kafka",)),
     ],
     "cassandra": [
         ("cassandra", "cassandra_storage_port", "Cassandra storage port", ("cassandra",)),

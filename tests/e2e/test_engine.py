@@ -63,7 +63,9 @@ def secrets_in_clear_in_the_state(stack: Stack) -> int:
     """How often a generated secret (the CA's key among them) shows in `pulumi stack export`."""
     creds = yaml.safe_load(credentials_file(stack.name).read_text())
     secrets = [c["secret"] for c in creds["mesos"].values()]
-    secrets += [creds["marathon_http"]["password"], creds["ca"]["key"].splitlines()[1]]
+    secrets += [creds["marathon_http"]["password"], creds["ca"]["key"].splitlines()[1],
+                creds["spark"]["secret"], creds["kafka"]["admin"]["password"],
+                *creds["kafka"]["principals"].values()]
     exported = stack.pulumi("stack", "export").stdout
     assert '"ciphertext"' in exported  # the values are there, encrypted
     return sum(exported.count(secret) for secret in secrets)

@@ -133,7 +133,7 @@ def test_smack_verify_proves_the_data_path_and_leaves_nothing(cluster: DirectLoc
     assert "10000 events produced (acks=all), consumed, written and read back at QUORUM" in out
     assert "p50" in out and "p99" in out and "events/s end to end" in out
     # Only the deployed pipeline's topic and keyspace are left.
-    topics = nodes.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --list").split()
+    topics = nodes.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list").split()
     assert not [t for t in topics if t.startswith("smack-verify")], topics
     keyspaces = nodes.sh(1, "ls /var/lib/cassandra/data").split()
     assert not [k for k in keyspaces if k.startswith("smack_verify")], keyspaces
@@ -141,14 +141,14 @@ def test_smack_verify_proves_the_data_path_and_leaves_nothing(cluster: DirectLoc
     assert not [d for d in leftovers if d.startswith("smack-verify-path")], leftovers
 
 
-def iot_writer(servers: list[str]) -> tuple[Writer, Any]:
+def iot_writer(servers: list[str], client: dict[str, Any]) -> tuple[Writer, Any]:
     """Events in the generator's format with ids fault-<i>, each acknowledged by every
     in-sync replica (acks=all) before it counts."""
     from kafka import KafkaProducer  # type: ignore[import-untyped]
 
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", retries=0,
                              request_timeout_ms=15000, max_block_ms=15000,
-                             reconnect_backoff_max_ms=2000)
+                             reconnect_backoff_max_ms=2000, **client)
 
     def write(i: int) -> None:
         event = {"event_id": f"fault-{i}", "vehicle_id": f"bus-{i % 7:04d}",
@@ -163,7 +163,7 @@ def iot_writer(servers: list[str]) -> tuple[Writer, Any]:
 def test_every_acknowledged_event_lands_once_through_a_broker_restart_and_a_dead_worker(
         cluster: DirectLocalCluster, nodes: Nodes) -> None:
     servers = [f"{a}:9092" for a in nodes.addresses]
-    writer, producer = iot_writer(servers)
+    writer, producer = iot_writer(servers, nodes.kafka_client())
     [driver] = [d for d in stream_drivers(nodes) if d["state"] == "RUNNING"]
     # The worker id names its address: worker-<time>-<address>-<port>.
     driver_node = next(n for n, a in zip(nodes.numbers, nodes.addresses, strict=True)

@@ -87,7 +87,7 @@ class Cluster(Nodes):
         return found[0]
 
     def features(self) -> dict[str, str]:
-        out = self.sh(1, "kafka-features --bootstrap-server $(hostname -i):9092 describe")
+        out = self.sh(1, "kafka-features --bootstrap-server $(hostname -i):9094 describe")
         return dict(re.findall(r"(?m)^Feature: (\S+)\s.*?FinalizedVersionLevel: (\S+)", out))
 
     def releases(self) -> list[str]:
@@ -122,13 +122,13 @@ def test_deployed_at_the_older_releases_with_data(cluster: Cluster) -> None:
 
 def test_rolling_restart_under_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
     servers = [f"{a}:9092" for a in cluster.addresses]
-    cluster.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic load "
+    cluster.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --create --topic load "
                   "--partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null")
     session = cluster.cql()
     session.execute("CREATE KEYSPACE load WITH replication = "
                     "{'class': 'NetworkTopologyStrategy', 'east': 3}")
     session.execute("CREATE TABLE load.t (id int PRIMARY KEY)")
-    kafka, producer = kafka_writer(servers, "load")
+    kafka, producer = kafka_writer(servers, "load", cluster.kafka_client())
     rows = cassandra_writer(session, "load.t")
     before = {unit: cluster.started_at(unit) for unit in ("kafka", "cassandra", "zookeeper")}
     try:
@@ -152,7 +152,7 @@ def test_rolling_restart_under_load_loses_no_acknowledged_write(cluster: Cluster
         lost_rows = set(rows.acked) - cassandra_read_all(session, "load.t")
     finally:
         session.cluster.shutdown()
-    lost_messages = set(kafka.acked) - kafka_read_all(servers, "load")
+    lost_messages = set(kafka.acked) - kafka_read_all(servers, "load", cluster.kafka_client())
     print(f"\nrolling restart under load: {restart.duration_seconds:.0f}s; kafka "
           f"{len(kafka.acked)} acknowledged, {kafka.retries} retried, {len(lost_messages)} "
           f"lost; cassandra {len(rows.acked)} acknowledged, {rows.retries} retried, "

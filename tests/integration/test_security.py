@@ -2,9 +2,10 @@
 
 What issue 15 has delivered so far, proven on a node of its own (its first deploy is short, and
 the shared cluster of test_services.py stays free for day 2): the node's TLS identity from the
-stack's CA, Spark's shared-secret authentication, Mesos ACLs per principal, a Marathon that fails
-to start saying why without its password, and no generated secret on a command line, in a
-world-readable file, in the journal or in anything the Ansible runs leave on this machine.
+stack's CA, Spark's shared-secret authentication, Mesos ACLs per principal, Kafka's TLS listeners
+with SCRAM logins and ACLs per principal, a Marathon that fails to start saying why without its
+password, and no generated secret on a command line, in a world-readable file, in the journal or
+in anything the Ansible runs leave on this machine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from infra.credentials import credentials_file
 from infra.errors import AnsibleRunError
 from infra.paths import state_dir
+from infra.status import ProbeError, kafka_api_versions
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.integration.test_services import LABELS, SERVICES, Stack
 
@@ -33,8 +36,10 @@ NODES = (1,)
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     # No Marathon app: test_services.py's needs two nodes.
+    services = {**SERVICES, "kafka": {**SERVICES["kafka"], "principals": {
+        "app": {"produce": ["app.*"]}}}}
     c = new_cluster(integration_settings(
-        services=SERVICES, nodes=[{"name": "node", "count": len(NODES), "labels": LABELS}]))
+        services=services, nodes=[{"name": "node", "count": len(NODES), "labels": LABELS}]))
     try:
         c.up()
         s = Stack(c, count=len(NODES))
@@ -141,12 +146,90 @@ def test_a_marathon_that_will_not_start_shows_why_without_its_credentials(
     assert stack.get(f"http://{stack.addresses[0]}:8080/ping", stack.marathon_user())[0] == 200
 
 
+def kafka_login(stack: Stack, name: str, user: str, password: str) -> str:
+    """A root-only client settings file on the node for `user` (the password goes in on stdin)."""
+    path = f"/root/{name}.properties"
+    stack.engine.run("exec", "-i", stack.container(1), "sh", "-c", f"umask 077; cat > {path}",
+                     input_text=(
+                         "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+                         "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+                         f'required username="{user}" password="{password}";\n'
+                         "ssl.truststore.type=PEM\nssl.truststore.location=/etc/smack/tls/ca.crt\n"))
+    return path
+
+
+def produce(stack: Stack, login: str, topic: str) -> str:
+    """Three messages to `topic` through the client listener; what the tool said (it exits 0
+    also when every send failed, so callers judge by the messages and by what was stored)."""
+    return stack.sh(1, f"seq 3 | timeout 60 kafka-console-producer --bootstrap-server "
+                       f"$(hostname -i):9092 --producer.config {login} --topic {topic} "
+                       f"--producer-property max.block.ms=15000 2>&1", check=False)
+
+
+def stored(stack: Stack, topic: str) -> int:
+    """How many messages `topic` holds, read by root's tools as the node."""
+    out = stack.sh(1, f"kafka-console-consumer --bootstrap-server $(hostname -i):9094 "
+                      f"--topic {topic} --from-beginning --timeout-ms 15000 2>/dev/null",
+                   check=False)
+    return len(out.split())
+
+
+def test_kafka_takes_tls_logins_only_and_each_principal_only_its_topics(stack: Stack) -> None:
+    address = stack.addresses[0]
+    creds = stack.credentials()
+    trusted = ssl.create_default_context(cadata=creds["ca"]["cert"])
+    # Plaintext to the client port gets no Kafka answer; TLS with the stack's CA does.
+    with pytest.raises(ProbeError):
+        kafka_api_versions(address, 9092, 15)
+    assert kafka_api_versions(address, 9092, 15, trusted)
+    # The brokers' own listener takes node certificates only.
+    with pytest.raises(ProbeError, match="TLS refused"):
+        kafka_api_versions(address, 9094, 15, trusted)
+    stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --create "
+                "--topic app.events --partitions 1 --replication-factor 1 >/dev/null && "
+                "kafka-topics --bootstrap-server $(hostname -i):9094 --create "
+                "--topic other --partitions 1 --replication-factor 1 >/dev/null")
+    app = kafka_login(stack, "app", "app", creds["kafka"]["principals"]["app"])
+    wrong = kafka_login(stack, "wrong", "app", "not-the-password")
+    try:
+        sent = produce(stack, app, "app.events")
+        assert stored(stack, "app.events") == 3, sent[-2000:]
+        refused = produce(stack, wrong, "app.events")
+        assert "Authentication failed" in refused, refused[-2000:]
+        # app may write to topics app.* and nothing else, and may not read at all.
+        other = produce(stack, app, "other")
+        assert "Not authorized to access topics: [other]" in other, other[-2000:]
+        assert stored(stack, "app.events") == 3 and stored(stack, "other") == 0
+        read = stack.sh(1, f"kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
+                           f"--consumer.config {app} --topic app.events --from-beginning "
+                           f"--timeout-ms 20000 2>&1", check=False)
+        assert "Not authorized to access" in read, read[-2000:]
+    finally:
+        stack.sh(1, f"rm -f {app} {wrong}")
+    # A principal taken out of the settings loses its login and its ACLs; back in, it has both.
+    acls = "kafka-acls --bootstrap-server $(hostname -i):9094 --list"
+    users = "kafka-configs --bootstrap-server $(hostname -i):9094 --describe --entity-type users"
+    assert "User:app" in stack.sh(1, acls)
+    stack.cluster.run("site.yml", tags="kafka", extravars={"kafka_principals": {}})
+    assert "User:" not in stack.sh(1, acls)
+    assert "'app'" not in stack.sh(1, users) and "'smack-admin'" in stack.sh(1, users)
+    assert stack.cluster.run("site.yml", tags="kafka").changed > 0
+    assert "User:app" in stack.sh(1, acls) and "'app'" in stack.sh(1, users)
+    # Security is not switched off in place: refused before anything changes.
+    properties = stack.sh(1, "cat /etc/kafka/server.properties")
+    with pytest.raises(AnsibleRunError) as caught:
+        stack.cluster.run("site.yml", tags="kafka", extravars={"kafka_security": False})
+    assert "switching a running cluster in place is not supported" in str(caught.value)
+    assert stack.sh(1, "cat /etc/kafka/server.properties") == properties
+
+
 def test_no_generated_secret_on_a_command_line_in_a_world_readable_file_or_the_journal(
         stack: Stack) -> None:
     # Last: after the failed and the fixed Marathon start above.
     creds = stack.credentials()
     secrets = [c["secret"] for c in creds["mesos"].values()]
-    secrets += [creds["marathon_http"]["password"], creds["spark"]["secret"]]
+    secrets += [creds["marathon_http"]["password"], creds["spark"]["secret"],
+                creds["kafka"]["admin"]["password"], *creds["kafka"]["principals"].values()]
     # The secrets reach the node on stdin into a root-only file, never on a command line.
     stack.engine.run("exec", "-i", stack.container(1), "sh", "-c",
                      "umask 077; cat > /root/.secrets-under-test",

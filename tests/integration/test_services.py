@@ -199,7 +199,7 @@ def test_verify_proves_every_service_and_leaves_nothing(stack: Stack) -> None:
     result = stack.cluster.run("verify.yml")
     assert result.changed == 0
     assert all(result.hosts[f"node-{n}"].failed == 0 for n in NODES)
-    topics = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --list")
+    topics = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list")
     assert "smack-verify" not in topics
     for n in NODES:
         assert "smack_verify" not in stack.sh(n, "ls /var/lib/cassandra/data")
@@ -223,13 +223,14 @@ def test_endpoints_answer_from_this_machine(stack: Stack) -> None:
         zk.stop()
 
     servers = ends["kafka"]["bootstrap_servers"].split(",")
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    client = stack.kafka_client()
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", **client)
     for i in range(50):
         producer.send("endpoint-check", str(i).encode())
     producer.flush(timeout=60)
     producer.close()
     consumer = KafkaConsumer("endpoint-check", bootstrap_servers=servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=30000)
+                             auto_offset_reset="earliest", consumer_timeout_ms=30000, **client)
     got = sorted(int(m.value) for m in consumer)
     consumer.close()
     assert got == list(range(50))
@@ -519,7 +520,7 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
     assert sum(line.startswith("UN  ") for line in status.splitlines()) == 4
     assert "(id: 4 " in stack.sh(1, "kafka-broker-api-versions --bootstrap-server "
-                                    "$(hostname -i):9092")
+                                    "$(hostname -i):9094")
     stack.sh(1, "mesos-check agents --masters " + ",".join(f"{a}:5050" for a in stack.addresses)
              + " --count 4")
     # The nodes that were there keep their services running: nothing was restarted.
@@ -528,9 +529,9 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
 
 def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> None:
     servers = [f"{a}:9092" for a in stack.addresses]
-    stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic scale "
+    stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --create --topic scale "
                 "--partitions 8 --replication-factor 3 >/dev/null")
-    kafka, producer = kafka_writer(servers, "scale")
+    kafka, producer = kafka_writer(servers, "scale", stack.kafka_client())
     session = stack.cql()
     session.execute("CREATE TABLE keep.scale (id int PRIMARY KEY)")
     rows = cassandra_writer(session, "keep.scale")
@@ -555,7 +556,7 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
     status = stack.sh(1, "nodetool status")
     assert fourth not in status
     assert sum(line.startswith("UN  ") for line in status.splitlines()) == 3
-    replicas = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --describe")
+    replicas = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --describe")
     assert not [line for line in replicas.splitlines()
                 if "Replicas:" in line and "4" in line.split("Replicas:")[1].split()[0].split(",")]
     masters = ",".join(f"{a}:5050" for a in stack.addresses)
@@ -568,7 +569,7 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
         assert cassandra_read_all(session, "keep.t") == set(range(100))  # earlier rows too
     finally:
         session.cluster.shutdown()
-    assert set(kafka.acked) <= kafka_read_all(servers[:3], "scale")
+    assert set(kafka.acked) <= kafka_read_all(servers[:3], "scale", stack.kafka_client())
 
 
 @pytest.mark.parametrize(("tag", "extravars", "expected"), [

@@ -14,6 +14,7 @@ from infra.ansible import PlaybookResult, forget_runs, run_playbook
 from infra.config import Settings
 from infra.credentials import credentials_file, ensure_credentials, remove_credentials
 from infra.inventory import remove_inventory, render_inventory, write_inventory
+from infra.kafka_access import principals as kafka_principals
 from infra.nodes.local import (
     LocalKeyPairProvider,
     LocalNetworkProvider,
@@ -57,7 +58,8 @@ class DirectLocalCluster:
                 self.created[props["container"]] = LocalNodeProvider().create(props).outs
             outs = self.created[props["container"]]
             nodes.append(node_record(plan, outs, self.key["key_file"]))
-        ensure_credentials(credentials_file(self.settings.stack))
+        ensure_credentials(credentials_file(self.settings.stack),
+                           kafka_principals=list(kafka_principals(self.settings)))
         files = render_inventory(self.settings, nodes, self.inventory.parent)
         write_inventory(self.inventory.parent, files)
         return nodes

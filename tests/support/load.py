@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -71,13 +71,15 @@ class Writer:
             thread.join(timeout=120)
 
 
-def kafka_writer(servers: list[str], topic: str) -> tuple[Writer, Any]:
-    """A writer sending message i with key i to `topic`, acks=all; returns it and the producer."""
+def kafka_writer(servers: list[str], topic: str, client: Mapping[str, Any]
+                 ) -> tuple[Writer, Any]:
+    """A writer sending message i with key i to `topic`, acks=all; returns it and the producer.
+    `client`: the login (Nodes.kafka_client)."""
     from kafka import KafkaProducer  # type: ignore[import-untyped]
 
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", retries=0,
                              request_timeout_ms=15000, max_block_ms=15000,
-                             reconnect_backoff_max_ms=2000)
+                             reconnect_backoff_max_ms=2000, **client)
 
     def write(i: int) -> None:
         producer.send(topic, key=str(i).encode(), value=str(i).encode()).get(timeout=30)
@@ -85,11 +87,11 @@ def kafka_writer(servers: list[str], topic: str) -> tuple[Writer, Any]:
     return Writer(f"kafka:{topic}", write), producer
 
 
-def kafka_read_all(servers: list[str], topic: str) -> set[int]:
+def kafka_read_all(servers: list[str], topic: str, client: Mapping[str, Any]) -> set[int]:
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(topic, bootstrap_servers=servers, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=20000)
+                             enable_auto_commit=False, consumer_timeout_ms=20000, **client)
     try:
         return {int(m.value) for m in consumer}
     finally:

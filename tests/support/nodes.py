@@ -16,6 +16,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
+
+from infra.credentials import credentials_file
+from infra.kafka_access import client_options
 from infra.nodes.engine import ContainerEngine
 from infra.nodes.local import local_specs, open_engine
 from tests.support.direct import DirectLocalCluster
@@ -47,6 +51,11 @@ class Nodes:
         return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
                                f"--value").strip() or 0) for n in self.numbers]
 
+    def kafka_client(self) -> dict[str, Any]:
+        """kafka-python settings logging in as smack's admin (TLS + SCRAM), as status does."""
+        values = yaml.safe_load(credentials_file(self.cluster.settings.stack).read_text())
+        return client_options(values, values["ca"]["cert"])
+
     def cql(self) -> Any:
         """A session on the nodes at QUORUM, routed within the stack's data center."""
         from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
@@ -66,10 +75,10 @@ class Nodes:
     def write_keep(self, messages: int, rows: int) -> None:
         """Data that every later step must keep: messages 1..`messages` in topic `keep` (acks
         all) and ids 0..`rows`-1 in table keep.t, each on three replicas."""
-        self.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9092 --create --topic keep "
+        self.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --create --topic keep "
                    "--partitions 3 --replication-factor 3 >/dev/null")
         self.sh(1, f"seq 1 {messages} | kafka-console-producer --bootstrap-server "
-                   f"$(hostname -i):9092 --topic keep --producer-property acks=all")
+                   f"$(hostname -i):9094 --topic keep --producer-property acks=all")
         session = self.cql()
         try:
             session.execute("CREATE KEYSPACE keep WITH replication = "
@@ -82,7 +91,7 @@ class Nodes:
 
     def keep_messages(self, count: int) -> list[int]:
         """The first `count` messages of topic `keep`, read by a console consumer on node 2."""
-        out = self.sh(2, f"kafka-console-consumer --bootstrap-server $(hostname -i):9092 "
+        out = self.sh(2, f"kafka-console-consumer --bootstrap-server $(hostname -i):9094 "
                          f"--topic keep --from-beginning --max-messages {count} "
                          f"--timeout-ms 60000")
         return sorted(int(x) for x in out.split())

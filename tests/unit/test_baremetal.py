@@ -167,7 +167,7 @@ def test_separate_layout_places_services_per_host() -> None:
     ports = {h["name"]: {p["port"] for p in h["ports"]}
              for h in rec.named("preflight").inputs["hosts"]}
     assert ports["m-1"] == {2181, 2888, 3888, 5050, 8080}
-    assert ports["w-1"] == {5051, 9092, 9093, 7000, 9042, 7199, 8181, 7077, 8180, 18080}
+    assert ports["w-1"] == {5051, 9092, 9093, 9094, 7000, 9042, 7199, 8181, 7077, 8180, 18080}
 
 
 def test_program_runs_the_baremetal_target() -> None:

@@ -1,7 +1,9 @@
 package org.smack.pipelines.iot.generator;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -12,6 +14,7 @@ import java.util.stream.LongStream;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Utils;
 import org.apache.pekko.Done;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ActorSystem;
@@ -39,6 +42,11 @@ public final class Generator {
 
   private Generator() {}
 
+  /** The Kafka client settings in a properties file; none without one. */
+  static Map<String, String> clientSettings(String path) throws IOException {
+    return path == null ? Map.of() : Utils.propsToStringMap(Utils.loadProps(path));
+  }
+
   public static void main(String[] args) {
     GeneratorOptions opts;
     try {
@@ -53,6 +61,15 @@ public final class Generator {
       return;
     }
 
+    Map<String, String> client;
+    try {
+      client = clientSettings(opts.kafkaConfig());
+    } catch (IOException e) {
+      System.err.println("iot-generator: cannot read --kafka-config " + opts.kafkaConfig() + ": " + e);
+      System.exit(2);
+      return;
+    }
+
     ActorSystem system = ActorSystem.create("iot-generator");
     EventFactory events = new EventFactory(opts.runId(), opts.seed(), opts.vehicles(), opts.routes());
     ProducerSettings<String, String> settings =
@@ -63,7 +80,9 @@ public final class Generator {
             .withProperty(ProducerConfig.ACKS_CONFIG, "all")
             .withProperty(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true")
             .withProperty(ProducerConfig.LINGER_MS_CONFIG, "5")
-            .withProperty(ProducerConfig.CLIENT_ID_CONFIG, "iot-generator-" + opts.runId());
+            .withProperty(ProducerConfig.CLIENT_ID_CONFIG, "iot-generator-" + opts.runId())
+            // How to reach the brokers: TLS and the login (never on the command line).
+            .withProperties(client);
 
     log.info("run_id={} topic={} bootstrap={} mode={} vehicles={} routes={} seed={}",
         opts.runId(), opts.topic(), opts.bootstrap(),

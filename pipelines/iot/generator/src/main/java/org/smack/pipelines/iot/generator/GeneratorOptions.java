@@ -20,6 +20,7 @@ public record GeneratorOptions(
     int vehicles,
     int routes,
     long seed,
+    String kafkaConfig,
     boolean help) {
 
   /** A bad flag or value; the message is one line meant for the operator. */
@@ -39,7 +40,9 @@ public record GeneratorOptions(
       new Option("--run-id", "IOT_RUN_ID", null, "prefix of event ids <run-id>-<seq> (default: random 8 hex digits)"),
       new Option("--vehicles", "IOT_VEHICLES", "50", "number of simulated vehicles"),
       new Option("--routes", "IOT_ROUTES", "12", "number of routes the vehicles are spread over"),
-      new Option("--seed", "IOT_SEED", "1", "seed of the route layout and vehicle motion"));
+      new Option("--seed", "IOT_SEED", "1", "seed of the route layout and vehicle motion"),
+      new Option("--kafka-config", "IOT_KAFKA_CONFIG", null,
+          "properties file of Kafka client settings (security.protocol, sasl.*, ssl.*) added to the producer's"));
 
   // The run id ends up inside every event id and in Cassandra keys: keep it plain.
   private static final Pattern RUN_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
@@ -61,7 +64,7 @@ public record GeneratorOptions(
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (arg.equals("--help") || arg.equals("-h")) {
-        return new GeneratorOptions(null, null, 0, 0, null, 0, 0, 0, true);
+        return new GeneratorOptions(null, null, 0, 0, null, 0, 0, 0, null, true);
       }
       String name = arg;
       String value = null;
@@ -121,6 +124,7 @@ public record GeneratorOptions(
         (int) number(v, "--vehicles", 1, 100_000),
         (int) number(v, "--routes", 1, 1_000),
         number(v, "--seed", Long.MIN_VALUE, Long.MAX_VALUE),
+        v.get("--kafka-config") == null || v.get("--kafka-config").isBlank() ? null : v.get("--kafka-config"),
         false);
   }
 

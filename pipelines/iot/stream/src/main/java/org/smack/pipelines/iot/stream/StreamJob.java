@@ -8,10 +8,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.common.utils.Utils;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.function.VoidFunction2;
 import org.apache.spark.sql.Column;
@@ -129,6 +132,15 @@ public final class StreamJob {
     }
   }
 
+  /** The Kafka client settings in a properties file, each key prefixed with "kafka.". */
+  static Map<String, String> kafkaSettings(String path) throws IOException {
+    Map<String, String> out = new TreeMap<>();
+    if (path != null) {
+      Utils.propsToStringMap(Utils.loadProps(path)).forEach((key, value) -> out.put("kafka." + key, value));
+    }
+    return out;
+  }
+
   /** Where Spark's workers put the authentication secret for the JVMs they start. */
   static final String AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET";
 
@@ -192,7 +204,7 @@ public final class StreamJob {
       } else {
         code = runUntilFailure(spark, queries);
       }
-    } catch (TimeoutException | RuntimeException e) {
+    } catch (TimeoutException | IOException | RuntimeException e) {
       log.error("the job could not start or run its query", e);
       code = 1;
     } finally {
@@ -208,9 +220,12 @@ public final class StreamJob {
     System.exit(code);
   }
 
-  static Dataset<Row> kafka(SparkSession spark, StreamOptions opts) {
+  static Dataset<Row> kafka(SparkSession spark, StreamOptions opts) throws IOException {
     return spark.readStream()
         .format("kafka")
+        // How to reach the brokers (TLS, the login): the Kafka source takes client settings
+        // prefixed with "kafka." and hands them to the executors' consumers.
+        .options(kafkaSettings(opts.kafkaConfig()))
         .option("kafka.bootstrap.servers", opts.bootstrap())
         .option("subscribe", opts.topic())
         .option("startingOffsets", opts.startingOffsets())

@@ -15,6 +15,7 @@ public record StreamOptions(
     long stopAfter,
     int timeoutSeconds,
     String readyFile,
+    String kafkaConfig,
     boolean help) {
 
   /** A bad flag or value; the message is one line meant for the operator. */
@@ -36,6 +37,7 @@ public record StreamOptions(
     DEFAULTS.put("--stop-after", "0");
     DEFAULTS.put("--timeout-seconds", "300");
     DEFAULTS.put("--ready-file", null);
+    DEFAULTS.put("--kafka-config", null);
   }
 
   // Unquoted CQL identifier: the keyspace is spliced into table references.
@@ -54,6 +56,8 @@ public record StreamOptions(
       "  --timeout-seconds N         verify mode gives up after this [300]",
       "  --ready-file PATH           create PATH once the query has run its first trigger",
       "                              (Kafka offsets resolved): events sent after it are read [none]",
+      "  --kafka-config PATH         properties file of Kafka client settings (security.protocol, sasl.*,",
+      "                              ssl.*), read by the driver and passed to the Kafka source [none]",
       "  --help                      this text",
       "Cassandra comes from Spark conf: spark.cassandra.connection.host; spark.cassandra.output.consistency.level",
       "(writes) and spark.cassandra.input.consistency.level (aggregate reads), both QUORUM if unset.",
@@ -64,7 +68,7 @@ public record StreamOptions(
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (arg.equals("--help") || arg.equals("-h")) {
-        return new StreamOptions(null, null, null, null, null, 0, 0, 0, null, true);
+        return new StreamOptions(null, null, null, null, null, 0, 0, 0, null, null, true);
       }
       String name = arg;
       String value = null;
@@ -110,6 +114,7 @@ public record StreamOptions(
         number(v, "--stop-after", 0, Long.MAX_VALUE),
         (int) number(v, "--timeout-seconds", 1, Integer.MAX_VALUE),
         v.get("--ready-file") == null || v.get("--ready-file").isBlank() ? null : v.get("--ready-file"),
+        v.get("--kafka-config") == null || v.get("--kafka-config").isBlank() ? null : v.get("--kafka-config"),
         false);
   }
 
