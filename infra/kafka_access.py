@@ -9,6 +9,7 @@ Each application principal is a SCRAM user with a generated password and allow-o
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ def principal_errors(settings: Settings) -> list[str]:
 
 def client_options(credentials: dict[str, Any], ca_pem: str) -> dict[str, Any]:
     """kafka-python keyword arguments for smack's admin over SASL_SSL (empty: plaintext)."""
-    import ssl  # noqa: PLC0415 - only clients need it
-
     admin = (credentials.get("kafka") or {}).get("admin") or {}
     if not admin or not ca_pem:
         return {}
