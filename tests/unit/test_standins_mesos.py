@@ -8,7 +8,9 @@ from the unpacked .debs (the same files the roles install).
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import shutil
 import signal
@@ -680,6 +682,29 @@ def test_failover_to_the_next_lowest_master(procs: Processes, zookeeper: ZooKeep
         ]
         data, _ = zk.get("/mesos-fo/json.info_0000000002")
         assert_same_shape(after["json.info_0000000002"]["data"], json.loads(data))
+
+
+def signal_a_worker_thread(daemon: Daemon, signum: int) -> None:
+    """Deliver `signum` to one of the daemon's non-main threads, as the kernel may do with a
+    process-directed signal when the main thread is busy or blocked."""
+    pid = daemon.proc.pid
+    workers = wait_until(lambda: sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()
+                                        if int(t.name) != pid))  # fmt: skip
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, workers[0], signum) == 0, os.strerror(ctypes.get_errno())
+
+
+def test_sigterm_on_any_thread_ends_master_and_agent(
+    procs: Processes, zookeeper: ZooKeeper
+) -> None:
+    """SIGTERM ends the real daemons whichever thread takes it; a stand-in that waited for its
+    main thread to take the signal hung under load (seen in CI: the master outlived SIGTERM)."""
+    master = start_master(procs, zookeeper, "/mesos-anythread")
+    agent = start_agent(procs, zookeeper.url("/mesos-anythread"))
+    for daemon in (agent, master):
+        signal_a_worker_thread(daemon, signal.SIGTERM)
+        assert daemon.wait(5) == -signal.SIGTERM
+        assert "RAW: Received signal SIGTERM; exiting" in daemon.log()
 
 
 def test_master_without_quorum_of_replicas_gives_up(procs: Processes, zookeeper: ZooKeeper) -> None:

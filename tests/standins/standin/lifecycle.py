@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from . import glog
@@ -24,8 +25,11 @@ def run_until_signal(before_exit: Callable[[], None] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    # Not signal.pause(): the kernel may hand the signal to an HTTP or ZooKeeper thread, and
+    # pause() in the main thread then never returns (a flaky 'master did not exit' under load).
+    # The Python-level handler still runs in the main thread at its next wake-up.
     while not received:
-        signal.pause()
+        time.sleep(0.1)
     name = signal.Signals(received[0]).name
     glog.warning("logging.cpp:101", f"RAW: Received signal {name}; exiting")
     if before_exit is not None:
