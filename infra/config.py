@@ -378,6 +378,9 @@ class CassandraSettings(_Service):
     version: str = Field("5.0.6", pattern=r"^5\.0\.\d+$",
                          description="a 5.0.x release such as 5.0.6")
     heap_mb: int = Field(1024, ge=256, le=65536)
+    # Logins and permissions, TLS on the CQL port and between nodes, JMX with a password.
+    # false is for a lab only: anyone who reaches port 9042 reads and writes everything.
+    security: bool = True
 
 
 class SparkSettings(_Service):

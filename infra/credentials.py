@@ -16,6 +16,7 @@ import pulumi
 import pulumi.dynamic as dyn
 import yaml
 
+from infra.cassandra_access import ADMIN_ROLE, JMX_USER, LOGIN_ROLES
 from infra.kafka_access import ADMIN_PRINCIPAL
 from infra.paths import state_dir
 from infra.pki import is_authority, new_authority
@@ -63,8 +64,17 @@ def complete(existing: dict[str, Any], stack: str = "",
     known = dict(kafka.get("principals") or {})
     kafka = {"admin": admin, "principals": {
         name: known.get(name) or _secret() for name in sorted(kafka_principals)}}
+    cassandra = dict(existing.get("cassandra") or {})
+    for key, user in (("admin", ADMIN_ROLE), ("jmx", JMX_USER)):
+        entry = dict(cassandra.get(key) or {})
+        entry.setdefault("user", user)
+        entry.setdefault("password", _secret())
+        cassandra[key] = entry
+    roles = dict(cassandra.get("roles") or {})
+    cassandra["roles"] = {name: roles.get(name) or _secret() for name in LOGIN_ROLES}
     ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
-    return {"mesos": mesos, "marathon_http": http, "spark": spark, "kafka": kafka, "ca": ca}
+    return {"mesos": mesos, "marathon_http": http, "spark": spark, "kafka": kafka,
+            "cassandra": cassandra, "ca": ca}
 
 
 def _shape(values: Any) -> Any:

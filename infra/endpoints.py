@@ -85,6 +85,12 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
             "contact_points": ",".join(n.address for n in cassandra),
             "cql_port": knob(settings, "cassandra", "cassandra_native_port"),
         }
+        if settings.services.cassandra.security:
+            # TLS (trust the stack output ca_certificate) and a login: cassandra.admin and
+            # cassandra.roles.<name> in this file, never the values here.
+            out["cassandra"].update({
+                "tls": True, "credentials_file": str(credentials_file(settings.stack)),
+            })
     spark = _hosts(nodes, "spark")
     if spark:
         out["spark"] = _spark(settings, spark, zookeeper)

@@ -39,6 +39,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from infra.cassandra_access import client_options as cassandra_client_options
 from infra.credentials import credentials_file
 from infra.endpoints import role_defaults
 from infra.errors import SmackError
@@ -195,6 +196,17 @@ def _kafka_client(inv: StackInventory) -> dict[str, Any]:
         return {}
     ca = str((inv.credentials.get("ca") or {}).get("cert") or "")
     return client_options(inv.credentials, ca)
+
+
+def _cassandra_client(inv: StackInventory) -> dict[str, Any]:
+    """smack's superuser over TLS when Cassandra runs with security; nothing otherwise."""
+    if not inv.members("cassandra") or not inv.enabled("cassandra", "cassandra_security"):
+        return {}
+    ca = str((inv.credentials.get("ca") or {}).get("cert") or "")
+    try:
+        return cassandra_client_options(inv.credentials, ca)
+    except ImportError:  # no cassandra-driver: cql_local only checks the port
+        return {}
 
 
 def _marathon_user(inv: StackInventory) -> tuple[str, str] | None:
@@ -464,8 +476,8 @@ def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
         admin.close()
 
 
-def cql_local(address: str, port: int, timeout: float = TIMEOUT_SECONDS
-              ) -> dict[str, Any] | None:
+def cql_local(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
+              client: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """This node's own row of system.local over CQL; None without cassandra-driver."""
     tcp_open(address, port, timeout)
     try:
@@ -485,7 +497,8 @@ def cql_local(address: str, port: int, timeout: float = TIMEOUT_SECONDS
                                request_timeout=timeout)
     cluster = Cluster([address], port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                       connect_timeout=timeout, control_connection_timeout=timeout,
-                      schema_metadata_enabled=False, token_metadata_enabled=False)
+                      schema_metadata_enabled=False, token_metadata_enabled=False,
+                      **(client or {}))
     try:
         session = cluster.connect()
         row = session.execute("SELECT release_version, data_center, rack FROM system.local").one()
@@ -586,9 +599,10 @@ def plan_probes(inv: StackInventory, timeout: float = TIMEOUT_SECONDS
     for h in inv.members("kafka"):
         add("kafka", h, kafka_cluster, h.address, inv.port("kafka", "kafka_port", h),
             client=kafka_client)
+    cassandra_client = _cassandra_client(inv)
     for h in inv.members("cassandra"):
         add("cassandra", h, cql_local, h.address,
-            inv.port("cassandra", "cassandra_native_port", h))
+            inv.port("cassandra", "cassandra_native_port", h), client=cassandra_client)
     master = _spark_master(inv)
     if master is not None:
         if inv.text("spark", "spark_cluster_manager") != "mesos":

@@ -65,7 +65,8 @@ def secrets_in_clear_in_the_state(stack: Stack) -> int:
     secrets = [c["secret"] for c in creds["mesos"].values()]
     secrets += [creds["marathon_http"]["password"], creds["ca"]["key"].splitlines()[1],
                 creds["spark"]["secret"], creds["kafka"]["admin"]["password"],
-                *creds["kafka"]["principals"].values()]
+                *creds["kafka"]["principals"].values(), creds["cassandra"]["admin"]["password"],
+                creds["cassandra"]["jmx"]["password"], *creds["cassandra"]["roles"].values()]
     exported = stack.pulumi("stack", "export").stdout
     assert '"ciphertext"' in exported  # the values are there, encrypted
     return sum(exported.count(secret) for secret in secrets)

@@ -3,7 +3,8 @@
 What issue 15 has delivered so far, proven on a node of its own (its first deploy is short, and
 the shared cluster of test_services.py stays free for day 2): the node's TLS identity from the
 stack's CA, Spark's shared-secret authentication, Mesos ACLs per principal, Kafka's TLS listeners
-with SCRAM logins and ACLs per principal, a Marathon that fails to start saying why without its
+with SCRAM logins and ACLs per principal, Cassandra's TLS and logins with permissions per role and
+JMX behind a password, a Marathon that fails to start saying why without its
 password, and no generated secret on a command line, in a world-readable file, in the journal or
 in anything the Ansible runs leave on this machine.
 """
@@ -17,6 +18,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -223,13 +225,89 @@ def test_kafka_takes_tls_logins_only_and_each_principal_only_its_topics(stack: S
     assert stack.sh(1, "cat /etc/kafka/server.properties") == properties
 
 
+def cql_as(stack: Stack, login: tuple[str, str] | None, tls: bool = True) -> Any:
+    """A session on the node as `login` (None: no login), over TLS trusting the stack's CA."""
+    from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
+    from cassandra.cluster import Cluster  # type: ignore[import-untyped]
+
+    options: dict[str, Any] = {}
+    if tls:
+        context = ssl.create_default_context(cadata=stack.credentials()["ca"]["cert"])
+        context.check_hostname = False
+        options["ssl_context"] = context
+    if login:
+        options["auth_provider"] = PlainTextAuthProvider(*login)
+    cluster = Cluster([stack.addresses[0]], connect_timeout=10, control_connection_timeout=10,
+                      **options)
+    try:
+        return cluster.connect()
+    except Exception:
+        cluster.shutdown()
+        raise
+
+
+def refused(stack: Stack, login: tuple[str, str] | None, tls: bool = True) -> str:
+    from cassandra.cluster import NoHostAvailable  # type: ignore[import-untyped]
+
+    with pytest.raises(NoHostAvailable) as caught:
+        cql_as(stack, login, tls).cluster.shutdown()
+    return str(caught.value)
+
+
+def test_cassandra_takes_tls_logins_only_and_each_role_only_its_keyspaces(stack: Stack) -> None:
+    from cassandra import Unauthorized  # type: ignore[import-untyped]
+
+    cassandra = stack.credentials()["cassandra"]
+    admin = (cassandra["admin"]["user"], cassandra["admin"]["password"])
+    # Plaintext gets no CQL answer; TLS without a login, a wrong password and the default
+    # superuser are refused.
+    refused(stack, admin, tls=False)
+    assert "requires authentication" in refused(stack, None)
+    assert "and/or password are incorrect" in refused(stack, (admin[0], "not-the-password"))
+    assert "is not permitted to log in" in refused(stack, ("cassandra", "cassandra"))
+    session = cql_as(stack, admin)
+    try:
+        roles = {r.role: (r.is_superuser, r.can_login) for r in session.execute(
+            "SELECT role, is_superuser, can_login FROM system_auth.roles")}
+        assert roles["cassandra"] == (False, False) and roles[admin[0]] == (True, True)
+        assert roles["smack_verify"] == (False, True)
+        session.execute("CREATE KEYSPACE IF NOT EXISTS private WITH replication = "
+                        "{'class': 'NetworkTopologyStrategy', 'east': 1}")
+        session.execute("CREATE TABLE IF NOT EXISTS private.t (id int PRIMARY KEY)")
+    finally:
+        session.cluster.shutdown()
+    # A login role reads only the keyspaces it was given.
+    verify = cql_as(stack, ("smack_verify", cassandra["roles"]["smack_verify"]))
+    try:
+        with pytest.raises(Unauthorized):
+            verify.execute("SELECT * FROM private.t")
+    finally:
+        verify.cluster.shutdown()
+    # nodetool goes through JMX on 127.0.0.1 only, and JMX wants the password.
+    assert stack.sh(1, "ss -Hltn sport = :7199").split()[3] == "127.0.0.1:7199"
+    assert "UN " in stack.sh(1, "nodetool status")
+    # The wrapper without its login line: nodetool as anyone on the node who lacks the password.
+    anonymous = stack.sh(1, "sed '/-pwf/d' /usr/local/bin/nodetool > /root/nodetool-anon && "
+                            "sh /root/nodetool-anon status 2>&1; rm -f /root/nodetool-anon",
+                         check=False)
+    assert "Authentication failed! Credentials required" in anonymous, anonymous[-2000:]
+    # Security is not switched off in place: refused before anything changes.
+    config = stack.sh(1, "cat /etc/cassandra/cassandra.yaml")
+    with pytest.raises(AnsibleRunError) as caught:
+        stack.cluster.run("site.yml", tags="cassandra", extravars={"cassandra_security": False})
+    assert "switching a running ring in place is not supported" in str(caught.value)
+    assert stack.sh(1, "cat /etc/cassandra/cassandra.yaml") == config
+
+
 def test_no_generated_secret_on_a_command_line_in_a_world_readable_file_or_the_journal(
         stack: Stack) -> None:
     # Last: after the failed and the fixed Marathon start above.
     creds = stack.credentials()
     secrets = [c["secret"] for c in creds["mesos"].values()]
     secrets += [creds["marathon_http"]["password"], creds["spark"]["secret"],
-                creds["kafka"]["admin"]["password"], *creds["kafka"]["principals"].values()]
+                creds["kafka"]["admin"]["password"], *creds["kafka"]["principals"].values(),
+                creds["cassandra"]["admin"]["password"], creds["cassandra"]["jmx"]["password"],
+                *creds["cassandra"]["roles"].values()]
     # The secrets reach the node on stdin into a root-only file, never on a command line.
     stack.engine.run("exec", "-i", stack.container(1), "sh", "-c",
                      "umask 077; cat > /root/.secrets-under-test",

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from infra.cassandra_access import client_options as cassandra_client_options
 from infra.credentials import credentials_file
 from infra.kafka_access import client_options
 from infra.nodes.engine import ContainerEngine
@@ -69,8 +70,15 @@ class Nodes:
         profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
                                    load_balancing_policy=DCAwareRoundRobinPolicy(self.dc),
                                    request_timeout=30)
-        return Cluster(self.addresses,
-                       execution_profiles={EXEC_PROFILE_DEFAULT: profile}).connect()
+        return Cluster(self.addresses, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                       **self.cassandra_client()).connect()
+
+    def cassandra_client(self) -> dict[str, Any]:
+        """cassandra-driver settings logging in as smack's superuser over TLS, as status does."""
+        if not self.cluster.settings.services.cassandra.security:
+            return {}
+        values = yaml.safe_load(credentials_file(self.cluster.settings.stack).read_text())
+        return cassandra_client_options(values, values["ca"]["cert"])
 
     def write_keep(self, messages: int, rows: int) -> None:
         """Data that every later step must keep: messages 1..`messages` in topic `keep` (acks

@@ -141,6 +141,24 @@ public final class StreamJob {
     return out;
   }
 
+  /**
+   * The Cassandra connector's settings in a properties file (the login and TLS), put into the
+   * Spark conf unless the submitter set them: the executors' connectors get them from there. Only
+   * spark.cassandra.* keys: the file is not a way to change anything else.
+   */
+  static void withCassandraSettings(SparkConf conf, String path) throws IOException {
+    if (path == null) {
+      return;
+    }
+    Map<String, String> settings = new TreeMap<>(Utils.propsToStringMap(Utils.loadProps(path)));
+    for (String key : settings.keySet()) {
+      if (!key.startsWith("spark.cassandra.")) {
+        throw new IOException(path + ": only spark.cassandra.* settings belong here, not " + key);
+      }
+    }
+    settings.forEach(conf::setIfMissing);
+  }
+
   /** Where Spark's workers put the authentication secret for the JVMs they start. */
   static final String AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET";
 
@@ -175,6 +193,13 @@ public final class StreamJob {
       conf.setIfMissing("spark.sql.streaming.noDataProgressEventInterval", "1s");
     }
     withAuthSecretFromEnvironment(conf, System.getenv());
+    try {
+      withCassandraSettings(conf, opts.cassandraConfig());
+    } catch (IOException e) {
+      System.err.println("iot-stream: cannot read --cassandra-config: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
     SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
     SparkConf sparkConf = spark.sparkContext().getConf();
     log.info("topic={} keyspace={} checkpoint={} cassandra={} write consistency={} read consistency={} "

@@ -16,6 +16,7 @@ public record StreamOptions(
     int timeoutSeconds,
     String readyFile,
     String kafkaConfig,
+    String cassandraConfig,
     boolean help) {
 
   /** A bad flag or value; the message is one line meant for the operator. */
@@ -38,6 +39,7 @@ public record StreamOptions(
     DEFAULTS.put("--timeout-seconds", "300");
     DEFAULTS.put("--ready-file", null);
     DEFAULTS.put("--kafka-config", null);
+    DEFAULTS.put("--cassandra-config", null);
   }
 
   // Unquoted CQL identifier: the keyspace is spliced into table references.
@@ -58,6 +60,8 @@ public record StreamOptions(
       "                              (Kafka offsets resolved): events sent after it are read [none]",
       "  --kafka-config PATH         properties file of Kafka client settings (security.protocol, sasl.*,",
       "                              ssl.*), read by the driver and passed to the Kafka source [none]",
+      "  --cassandra-config PATH     properties file of spark.cassandra.* settings (auth.*, connection.ssl.*),",
+      "                              read by the driver into the Spark conf the executors get [none]",
       "  --help                      this text",
       "Cassandra comes from Spark conf: spark.cassandra.connection.host; spark.cassandra.output.consistency.level",
       "(writes) and spark.cassandra.input.consistency.level (aggregate reads), both QUORUM if unset.",
@@ -68,7 +72,7 @@ public record StreamOptions(
     for (int i = 0; i < args.length; i++) {
       String arg = args[i];
       if (arg.equals("--help") || arg.equals("-h")) {
-        return new StreamOptions(null, null, null, null, null, 0, 0, 0, null, null, true);
+        return new StreamOptions(null, null, null, null, null, 0, 0, 0, null, null, null, true);
       }
       String name = arg;
       String value = null;
@@ -114,8 +118,14 @@ public record StreamOptions(
         number(v, "--stop-after", 0, Long.MAX_VALUE),
         (int) number(v, "--timeout-seconds", 1, Integer.MAX_VALUE),
         v.get("--ready-file") == null || v.get("--ready-file").isBlank() ? null : v.get("--ready-file"),
-        v.get("--kafka-config") == null || v.get("--kafka-config").isBlank() ? null : v.get("--kafka-config"),
+        optional(v, "--kafka-config"),
+        optional(v, "--cassandra-config"),
         false);
+  }
+
+  private static String optional(Map<String, String> v, String flag) {
+    String value = v.get(flag);
+    return value == null || value.isBlank() ? null : value;
   }
 
   private static long number(Map<String, String> v, String flag, long min, long max) throws UsageException {

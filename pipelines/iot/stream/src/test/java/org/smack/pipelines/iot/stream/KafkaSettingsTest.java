@@ -14,11 +14,14 @@ import org.junit.jupiter.api.io.TempDir;
 class KafkaSettingsTest {
 
   @Test
-  void theFileIsAnOption() throws Exception {
+  void theClientFilesAreOptions() throws Exception {
     String[] base = {"--bootstrap", "k:9092", "--checkpoint", "/c"};
     assertNull(StreamOptions.parse(base).kafkaConfig());
-    String[] withConfig = {"--bootstrap", "k:9092", "--checkpoint", "/c", "--kafka-config", "/etc/k.properties"};
+    assertNull(StreamOptions.parse(base).cassandraConfig());
+    String[] withConfig = {"--bootstrap", "k:9092", "--checkpoint", "/c", "--kafka-config", "/etc/k.properties",
+        "--cassandra-config", "/etc/c.properties"};
     assertEquals("/etc/k.properties", StreamOptions.parse(withConfig).kafkaConfig());
+    assertEquals("/etc/c.properties", StreamOptions.parse(withConfig).cassandraConfig());
   }
 
   @Test
