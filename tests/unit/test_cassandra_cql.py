@@ -1,0 +1,114 @@
+"""The cassandra role's cassandra-cql tool, rendered from its template and run against a fake
+session: the parts whose behaviour does not need a ring (write retries, replication sums, which
+failures are a refused login)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+import pytest
+from cassandra import (  # type: ignore[import-untyped]
+    AuthenticationFailed,
+    ConsistencyLevel,
+    WriteTimeout,
+    WriteType,
+)
+from cassandra.cluster import NoHostAvailable  # type: ignore[import-untyped]
+
+from infra.paths import PROJECT_DIR
+
+pytestmark = pytest.mark.unit
+
+TEMPLATE = PROJECT_DIR / "roles" / "cassandra" / "templates" / "cassandra-cql.j2"
+
+
+def tool(security: bool = True) -> dict[str, Any]:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - a Python script
+    env.filters.update({"to_json": json.dumps, "bool": bool})
+    source = env.from_string(TEMPLATE.read_text()).render(
+        ansible_managed="test", _cassandra_address="10.0.0.1", cassandra_native_port=9042,
+        cassandra_dc="dc1", cassandra_security=security, _cassandra_cql_login="/login.json",
+        _cassandra_tls_ca="/ca.crt")
+    scope: dict[str, Any] = {"__name__": "cassandra_cql"}
+    exec(compile(source, str(TEMPLATE), "exec"), scope)  # noqa: S102 - the role's own tool
+    return scope
+
+
+class Ring:
+    """A session whose writes of some ids time out a given number of times."""
+
+    def __init__(self, timeouts: dict[int, int]) -> None:
+        self.timeouts = dict(timeouts)
+        self.stored: dict[int, str] = {}
+
+    def prepare(self, cql: str) -> str:
+        return cql
+
+    def write(self, row: tuple[int, str]) -> None:
+        if self.timeouts.get(row[0], 0) > 0:
+            self.timeouts[row[0]] -= 1
+            raise WriteTimeout("Operation timed out - received only 1 responses.",
+                               consistency=ConsistencyLevel.QUORUM, required_responses=2,
+                               received_responses=1, write_type=WriteType.SIMPLE)
+        self.stored[row[0]] = row[1]
+
+    def execute(self, cql: str, params: Any = None) -> Any:
+        if params is not None:
+            self.write(params)
+            return None
+        if cql.startswith("SELECT id, value"):
+            return [SimpleNamespace(id=i, value=v) for i, v in self.stored.items()]
+        return None
+
+    def concurrently(self, _session: Any, _insert: str, rows: list, **_kw: Any) -> list:
+        results = []
+        for row in rows:
+            try:
+                self.write(row)
+                results.append((True, None))
+            except WriteTimeout as exc:
+                results.append((False, exc))
+        return results
+
+
+def roundtrip(timeouts: dict[int, int]) -> dict[str, Any]:
+    cql = tool()
+    ring = Ring(timeouts)
+    cql["execute_concurrent_with_args"] = ring.concurrently
+    args = SimpleNamespace(keyspace="ks", rows=10, member_dcs="dc1,dc1,dc1")
+    return dict(cql["roundtrip"](ring, args))
+
+
+def test_a_write_that_timed_out_is_sent_again_and_counted() -> None:
+    result = roundtrip({3: 1, 7: 2})
+    assert result["ok"] and result["written"] == result["read"] == 10
+    assert result["write_retries"] == 3 and result["write_errors"] == []
+    assert result["replication"] == {"dc1": 3}
+
+
+def test_a_row_the_ring_keeps_refusing_fails_the_check() -> None:
+    result = roundtrip({5: 4})
+    assert not result["ok"] and result["written"] == 9 and result["read"] == 9
+    assert result["missing_or_wrong"] == 1 and "timed out" in result["write_errors"][0]
+
+
+def test_system_auth_replication_is_capped_per_datacenter() -> None:
+    replication = tool()["auth_replication"]
+    assert replication(["a", "a", "b", "a", "a"], 3) == {"a": 3, "b": 1}
+    assert replication(["a"] * 5, 5) == {"a": 5}
+
+
+def test_only_a_refused_login_counts_as_one() -> None:
+    refused = tool()["login_refused"]
+    login = AuthenticationFailed("Provided username x and/or password are incorrect")
+    assert refused(login)
+    assert refused(NoHostAvailable("no host", {"10.0.0.1:9042": login}))
+    assert not refused(NoHostAvailable("no host", {"10.0.0.1:9042": OSError("refused")}))
+    assert not refused(NoHostAvailable("no host", {}))
+
+
+def test_the_security_switch_reaches_the_tool() -> None:
+    assert tool()["SECURE"] is True and tool(security=False)["SECURE"] is False
