@@ -282,6 +282,10 @@ class ZookeeperSettings(_Service):
     version: str = Field("3.9.5", pattern=r"^3\.9\.\d+$",
                          description="a 3.9.x release such as 3.9.5")
     heap_mb: int = Field(256, ge=64, le=65536)
+    # Mutual TLS between the servers, a TLS client port (2182) beside the plain one, and
+    # digest logins for Mesos and Marathon, whose znodes then carry ACLs.
+    # false is for a lab only: anyone who reaches port 2181 changes what Mesos and Marathon keep.
+    security: bool = True
 
 
 FlagName = Annotated[

@@ -29,6 +29,8 @@ MESOS_PRINCIPALS = {
     "spark": "spark",               # Spark drivers in Mesos mode
 }
 MARATHON_HTTP_USER = "smack"
+# ZooKeeper digest users: the Mesos masters and agents, and Marathon (its state znodes).
+ZOOKEEPER_USERS = ("mesos", "marathon")
 
 
 def credentials_file(stack: str) -> Path:
@@ -72,9 +74,15 @@ def complete(existing: dict[str, Any], stack: str = "",
         cassandra[key] = entry
     roles = dict(cassandra.get("roles") or {})
     cassandra["roles"] = {name: roles.get(name) or _secret() for name in LOGIN_ROLES}
+    zookeeper = dict(existing.get("zookeeper") or {})
+    for user in ZOOKEEPER_USERS:
+        entry = dict(zookeeper.get(user) or {})
+        entry.setdefault("user", user)
+        entry.setdefault("password", _secret())
+        zookeeper[user] = entry
     ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
     return {"mesos": mesos, "marathon_http": http, "spark": spark, "kafka": kafka,
-            "cassandra": cassandra, "ca": ca}
+            "cassandra": cassandra, "zookeeper": zookeeper, "ca": ca}
 
 
 def _shape(values: Any) -> Any:

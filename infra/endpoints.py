@@ -49,6 +49,14 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
         out["zookeeper"] = {
             "connect": _join(zookeeper, knob(settings, "zookeeper", "zookeeper_client_port")),
         }
+        if settings.services.zookeeper.security:
+            # TLS with a client certificate from the stack's CA; the plain port serves Mesos
+            # and Marathon, whose znodes carry ACLs (zookeeper.mesos / zookeeper.marathon logins).
+            out["zookeeper"].update({
+                "secure_connect": _join(
+                    zookeeper, knob(settings, "zookeeper", "zookeeper_secure_client_port")),
+                "credentials_file": str(credentials_file(settings.stack)),
+            })
     masters = _hosts(nodes, "mesos_master")
     if masters:
         port = knob(settings, "mesos_master", "mesos_master_port")

@@ -107,6 +107,9 @@ def service_ports(settings: Settings, nodes: list[Node]) -> dict[str, list[PortN
     out: dict[str, list[PortNeed]] = {}
     for node in nodes:
         rows = [row for service in node.services for row in _PORTS.get(service, [])]
+        if "zookeeper" in node.services and settings.services.zookeeper.security:
+            rows.append(("zookeeper", "zookeeper_secure_client_port", "ZooKeeper TLS client port",
+                         ("zookeeper",)))
         if "spark" in node.services:
             if standalone:
                 rows.append(("spark", "spark_worker_ui_port", "Spark worker UI port",

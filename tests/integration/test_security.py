@@ -307,7 +307,8 @@ def test_no_generated_secret_on_a_command_line_in_a_world_readable_file_or_the_j
     secrets += [creds["marathon_http"]["password"], creds["spark"]["secret"],
                 creds["kafka"]["admin"]["password"], *creds["kafka"]["principals"].values(),
                 creds["cassandra"]["admin"]["password"], creds["cassandra"]["jmx"]["password"],
-                *creds["cassandra"]["roles"].values()]
+                *creds["cassandra"]["roles"].values(),
+                *(login["password"] for login in creds["zookeeper"].values())]
     # The secrets reach the node on stdin into a root-only file, never on a command line.
     stack.engine.run("exec", "-i", stack.container(1), "sh", "-c",
                      "umask 077; cat > /root/.secrets-under-test",

@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from infra.credentials import credentials_file
 from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
 from infra.nodes.local import node_record
+from infra.pki import new_authority
 from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
 from tests.integration.conftest import (
@@ -51,6 +53,7 @@ from tests.support.load import (
     kafka_writer,
 )
 from tests.support.nodes import Nodes, one_node_down_at_most, rolled_one_at_a_time
+from tests.support.tls import client_identity
 
 pytestmark = pytest.mark.integration
 NODES = (1, 2, 3)
@@ -210,6 +213,94 @@ def test_verify_proves_every_service_and_leaves_nothing(stack: Stack) -> None:
     assert "app-" in stack.sh(1, "ls /var/lib/spark-events")  # the history server kept it
 
 
+def test_zookeeper_speaks_tls_and_guards_what_mesos_and_marathon_keep(
+        stack: Stack, tmp_path: Path) -> None:
+    """issue 15 item 4: the servers talk TLS with the nodes' certificates; the TLS client port
+    takes a certificate from the stack's CA only; on the plain port, which Mesos' and
+    Marathon's ZooKeeper clients need, anyone reads where the Mesos masters are (as Mesos
+    allows) but only the mesos login changes it, and Marathon's state is Marathon's alone."""
+    from kazoo.client import KazooClient  # type: ignore[import-untyped]
+    from kazoo.exceptions import NoAuthError  # type: ignore[import-untyped]
+    from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
+    from kazoo.security import make_digest_acl_credential  # type: ignore[import-untyped]
+
+    ends, creds = stack.endpoints()["zookeeper"], stack.credentials()
+    assert ends["secure_connect"] == ",".join(f"{a}:2182" for a in stack.addresses)
+    # Between the servers (election port): TLS, each side showing a certificate of the CA.
+    for n, peer in ((1, stack.addresses[1]), (3, stack.addresses[0])):
+        tls = stack.sh(n, f"openssl s_client -brief -connect {peer}:3888 -verify_return_error "
+                          "-CAfile /etc/smack/tls/ca.crt -cert /etc/smack/tls/node.crt "
+                          "-key /etc/smack/tls/node.key </dev/null 2>&1", check=False)
+        assert "Verification: OK" in tls, tls
+    assert "sslQuorum=true" in stack.sh(2, "cat /etc/zookeeper/zoo.cfg").splitlines()
+
+    def session(hosts: str, **options: Any) -> Any:
+        client = KazooClient(hosts=hosts, connection_retry={"max_tries": 1}, **options)
+        client.start(timeout=15)
+        return client
+
+    ours = client_identity(creds["ca"], tmp_path, "smack-test")
+    stranger = {**client_identity(new_authority("stranger"), tmp_path, "stranger"),
+                "ca": ours["ca"]}
+    for refused in ({}, {"use_ssl": True, "ca": ours["ca"]}, {"use_ssl": True, **stranger}):
+        with pytest.raises(KazooTimeoutError):  # plain text, no certificate, a stranger's
+            session(ends["secure_connect"], **refused).stop()
+    secure = session(ends["secure_connect"], use_ssl=True, verify_certs=True, **ours)
+    try:
+        assert {"mesos", "marathon", "zookeeper"} <= set(secure.get_children("/"))
+    finally:
+        secure.stop()
+
+    def logged_in(user: str, password: str) -> Any:
+        return session(ends["connect"], auth_data=[("digest", f"{user}:{password}")])
+
+    anyone = session(ends["connect"])
+    wrong = logged_in("marathon", "wrong")
+    marathon = logged_in("marathon", creds["zookeeper"]["marathon"]["password"])
+    mesos = logged_in("mesos", creds["zookeeper"]["mesos"]["password"])
+    try:
+        masters = [c for c in anyone.get_children("/mesos") if c.startswith("json.info_")]
+        assert len(masters) == 3
+        assert json.loads(anyone.get(f"/mesos/{min(masters)}")[0])["port"] == 5050
+        with pytest.raises(NoAuthError):
+            anyone.create("/mesos/json.info_", b"{}", ephemeral=True, sequence=True)
+        with pytest.raises(NoAuthError):
+            anyone.delete(f"/mesos/{min(masters)}")
+        for client in (anyone, wrong, mesos):
+            with pytest.raises(NoAuthError):
+                client.get_children("/marathon/state")
+        assert "apps" in marathon.get_children("/marathon/state")
+
+        def acl(client: Any, path: str) -> list[tuple[int, str, str]]:
+            return sorted((a.perms, a.id.scheme, a.id.id) for a in client.get_acls(path)[0])
+
+        def owner(user: str) -> tuple[int, str, str]:
+            return 31, "digest", make_digest_acl_credential(
+                user, creds["zookeeper"][user]["password"])
+
+        for path in ("/mesos", f"/mesos/{min(masters)}", "/mesos/log_replicas"):
+            assert acl(mesos, path) == [(1, "world", "anyone"), owner("mesos")], path
+        assert acl(marathon, "/marathon/state") == [owner("marathon")]
+    finally:
+        for client in (anyone, wrong, marathon, mesos):
+            client.stop()
+
+
+def test_spark_uis_listen_on_the_node_address_only(stack: Stack) -> None:
+    """issue 15 item 5: Spark 3.5's UIs have no login; they are bound to the node's address,
+    not to every interface."""
+    seen = set()
+    for n, address in zip(NODES, stack.addresses, strict=True):
+        for line in stack.sh(n, "ss -Hltn").splitlines():
+            # Java's IPv4 sockets show as IPv4-mapped IPv6 addresses: [::ffff:a.b.c.d]:port.
+            local = line.split()[3].replace("[::ffff:", "").replace("]", "")
+            port = int(local.rsplit(":", 1)[1])
+            if port in (8180, 8181, 18080):
+                assert local == f"{address}:{port}", (n, line)
+                seen.add((n, port))
+    assert {(n, 8181) for n in NODES} | {(1, 8180), (1, 18080)} <= seen, seen
+
+
 def test_endpoints_answer_from_this_machine(stack: Stack) -> None:
     from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
     from kazoo.client import KazooClient  # type: ignore[import-untyped]
@@ -264,7 +355,8 @@ def test_masters_elect_one_leader_and_every_agent_is_active_with_its_labels(
     status, flags = stack.get(f"http://{stack.leader()}:5050/flags", stack.operator())
     assert status == 200
     assert flags["flags"]["quorum"] == "2"
-    assert flags["flags"]["zk"].endswith("/mesos") and flags["flags"]["zk"].startswith("zk://")
+    # The URL with ZooKeeper's login stays in a root-only file: Mesos shows its flags here.
+    assert flags["flags"]["zk"] == "file:///etc/mesos/master-zk"
 
 
 def test_mesos_is_set_up_the_way_the_real_packages_read_it(stack: Stack) -> None:
@@ -275,9 +367,13 @@ def test_mesos_is_set_up_the_way_the_real_packages_read_it(stack: Stack) -> None
     bindings and, on Java 17, needs java.lang opened."""
     for n in NODES:
         master = stack.sh(n, "cat /etc/default/mesos-master")
-        assert re.search(r"^ZK=zk://\S+/mesos$", master, re.M), master
+        assert re.search(r"^ZK=file:///etc/mesos/master-zk$", master, re.M), master
         agent = stack.sh(n, "cat /etc/default/mesos-agent")
-        assert re.search(r"^MASTER=zk://\S+/mesos$", agent, re.M), agent
+        assert re.search(r"^MASTER=file:///etc/mesos/agent-zk$", agent, re.M), agent
+        for role in ("master", "agent"):
+            assert stack.sh(n, f"stat -c '%a %U' /etc/mesos/{role}-zk").split() == ["600", "root"]
+            url = stack.sh(n, f"cat /etc/mesos/{role}-zk").strip()
+            assert re.fullmatch(r"zk://mesos:[\w-]+@(\d+\.\d+\.\d+\.\d+:2181,?){3}/mesos", url)
         assert stack.sh(n, "ls /etc/mesos/zk 2>&1 || true").strip().endswith(
             "No such file or directory")
         assert stack.sh(n, "stat -c %a /var/lib/mesos /var/lib/mesos/agent").split() \
@@ -295,7 +391,7 @@ def test_mesos_is_set_up_the_way_the_real_packages_read_it(stack: Stack) -> None
         assert (flags["flags"]["launcher"], flags["flags"]["isolation"],
                 flags["flags"]["systemd_enable_support"]) == (
             "posix", "posix/cpu,posix/mem", "false")
-        assert flags["flags"]["master"].startswith("zk://")
+        assert flags["flags"]["master"] == "file:///etc/mesos/agent-zk"
 
 
 def test_the_app_runs_healthy_as_marathon_and_answers_from_this_machine(stack: Stack) -> None:

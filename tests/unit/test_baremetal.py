@@ -166,7 +166,7 @@ def test_separate_layout_places_services_per_host() -> None:
     assert list(doc["children"]["kafka"]["hosts"]) == ["w-1"]
     ports = {h["name"]: {p["port"] for p in h["ports"]}
              for h in rec.named("preflight").inputs["hosts"]}
-    assert ports["m-1"] == {2181, 2888, 3888, 5050, 8080}
+    assert ports["m-1"] == {2181, 2182, 2888, 3888, 5050, 8080}  # 2182: ZooKeeper's TLS port
     assert ports["w-1"] == {5051, 9092, 9093, 9094, 7000, 9042, 7199, 8181, 7077, 8180, 18080}
 
 

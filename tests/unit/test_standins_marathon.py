@@ -97,10 +97,10 @@ def start_agent(procs: Processes, zk: ZooKeeper, path: str, hostname: str, work_
 
 def start_marathon(
     procs: Processes, zk: ZooKeeper, *extra: str, mesos: str = "/mesos", path: str = "/marathon",
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, zk_url: str = "",
 ) -> Daemon:
     port = free_port()
-    args = ["--master", zk.url(mesos), "--zk", zk.url(path), "--http_port", str(port),
+    args = ["--master", zk.url(mesos), "--zk", zk_url or zk.url(path), "--http_port", str(port),
             "--hostname", "127.0.0.1", "--zk_session_timeout", "2000", *extra]  # fmt: skip
     marathon = procs.start("marathon", args, env, port=port)
     wait_until(lambda: fetch(port, "/ping").status in (200, 401), timeout=20)
@@ -507,3 +507,46 @@ def test_the_leader_latch_in_zookeeper(cluster: Cluster, zookeeper: ZooKeeper) -
         first = min(children, key=lambda c: c.rsplit("-", 1)[1])
         data, stat = zk.get(f"/marathon/leader-curator/{first}")
         assert data.decode() == f"127.0.0.1:{cluster.leader.port}" and stat.ephemeralOwner != 0
+
+
+def test_zookeeper_credentials_keep_the_state_marathon_s_own(
+    procs: Processes, zookeeper: ZooKeeper
+) -> None:
+    """--zk zk://user:pass@...: the state is the digest user's alone (CREATOR_ALL_ACL), the
+    leader latch readable by anyone; a Marathon with another password cannot read the state
+    and exits."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import NoAuthError
+    from kazoo.security import make_digest_acl_credential
+
+    url = zookeeper.url("/marathon-digest").replace("zk://", "zk://marathon:right@")
+    marathon = start_marathon(procs, zookeeper, zk_url=url)
+    wait_until(lambda: info(marathon)["elected"], timeout=20)
+    owner = (31, "digest", make_digest_acl_credential("marathon", "right"))
+    with zk_session(zookeeper) as zk:
+        with pytest.raises(NoAuthError):
+            zk.get_children("/marathon-digest/state")
+        with pytest.raises(NoAuthError):  # not even the ACL
+            zk.get_acls("/marathon-digest/state")
+        latch = "/marathon-digest/leader-curator"
+        (leader,) = zk.get_children(latch)
+        assert zk.get(f"{latch}/{leader}")[0].decode() == f"127.0.0.1:{marathon.port}"
+    mine = KazooClient(hosts=f"127.0.0.1:{zookeeper.port}",
+                       auth_data=[("digest", "marathon:right")])
+    mine.start(timeout=10)
+    try:
+        for path in ("/marathon-digest", "/marathon-digest/state", "/marathon-digest/state/apps"):
+            assert [(a.perms, a.id.scheme, a.id.id) for a in mine.get_acls(path)[0]] == [owner]
+        assert sorted((a.perms, a.id.scheme, a.id.id) for a in mine.get_acls(latch)[0]) == [
+            (1, "world", "anyone"), owner]
+    finally:
+        mine.stop()
+        mine.close()
+    port = free_port()
+    wrong = procs.start("marathon", [
+        "--master", zookeeper.url("/mesos"), "--zk", url.replace(":right@", ":wrong@"),
+        "--http_port", str(port), "--hostname", "127.0.0.1"], port=port)  # fmt: skip
+    assert wrong.wait(30) == 1
+    assert "KeeperException$NoAuthException: KeeperErrorCode = NoAuth for " \
+        "/marathon-digest/state" in wrong.log()
+    marathon.signal(signal.SIGKILL)

@@ -50,13 +50,15 @@ AGENT_FLAGS = [
 
 
 def start_master(procs: Processes, zk: ZooKeeper, path: str, *extra: str, quorum: str | None = "1",
-                 env: dict[str, str] | None = None) -> Daemon:  # fmt: skip
+                 env: dict[str, str] | None = None, zk_flag: str = "",
+                 healthy: bool = True) -> Daemon:  # fmt: skip
     port = free_port()
-    args = ["--ip=127.0.0.1", f"--port={port}", f"--zk={zk.url(path)}"]
+    args = ["--ip=127.0.0.1", f"--port={port}", f"--zk={zk_flag or zk.url(path)}"]
     args += [f"--quorum={quorum}"] if quorum else []
     args += [f"--work_dir={procs.workdir}/master-{port}", *extra]
     master = procs.start("mesos-master", args, env, port)
-    wait_until(lambda: fetch(port, "/health").status == 200)
+    if healthy:
+        wait_until(lambda: fetch(port, "/health").status == 200)
     return master
 
 
@@ -773,3 +775,42 @@ def test_drain_and_release_follow_the_maintenance_primitives(
     unknown = mesos_check(master, "drain", "--agent", "10.9.9.9")
     assert unknown.returncode == 1
     assert "agent 10.9.9.9 is not registered at the leader" in unknown.stderr
+
+
+def test_zookeeper_credentials_guard_the_masters_znodes(
+    procs: Processes, zookeeper: ZooKeeper
+) -> None:
+    """--zk=file:// holding zk://user:pass@...: the masters create their znodes, parents
+    included, readable by anyone and changeable by that digest user only (Mesos'
+    EVERYONE_READ_CREATOR_ALL); an agent without credentials still finds the leader; a master
+    with another password cannot join the contest and exits."""
+    from kazoo.exceptions import NoAuthError
+
+    url = zookeeper.url("/mesos-digest").replace("zk://", "zk://mesos:right@")
+    (procs.workdir / "zk-digest").write_text(url + "\n")
+    master = start_master(procs, zookeeper, "/mesos-digest",
+                          zk_flag=f"file://{procs.workdir}/zk-digest")  # fmt: skip
+    wait_until(lambda: elected(master))
+    assert fetch(master.port, "/flags").json()["flags"]["zk"] == f"file://{procs.workdir}/zk-digest"
+    owner = "mesos:x"  # ZooKeeper shows others a digest id without its hash
+    with zk_session(zookeeper) as zk:
+        children = zk.get_children("/mesos-digest")
+        info = next(c for c in children if c.startswith("json.info_"))
+        for path in ("/mesos-digest", f"/mesos-digest/{info}", "/mesos-digest/log_replicas"):
+            acls, _ = zk.get_acls(path)
+            assert sorted((a.perms, a.id.scheme, a.id.id) for a in acls) == [
+                (1, "world", "anyone"), (31, "digest", owner)], (path, acls)
+        assert json.loads(zk.get(f"/mesos-digest/{info}")[0])["port"] == master.port
+        with pytest.raises(NoAuthError):
+            zk.create("/mesos-digest/json.info_", b"{}", ephemeral=True, sequence=True)
+        with pytest.raises(NoAuthError):
+            zk.delete(f"/mesos-digest/{info}")
+    start_agent(procs, zookeeper.url("/mesos-digest"))
+    wait_until(lambda: len(agents(master)) == 1)
+    wrong = start_master(procs, zookeeper, "/mesos-digest", healthy=False,
+                         zk_flag=url.replace(":right@", ":wrong@"))  # fmt: skip
+    assert wrong.wait(20) == 1
+    assert ("EXIT with status 1: Failed to contend: Failed to create ephemeral node at "
+            "'/mesos-digest/log_replicas/' in ZooKeeper: not authenticated") in wrong.log()
+    # Mesos logs its flags: the file keeps the password out of them.
+    assert "right@" not in master.log() and elected(master)

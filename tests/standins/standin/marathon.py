@@ -31,7 +31,8 @@ from functools import partial
 from pathlib import Path
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import KazooException, NoAuthError, NoNodeError
+from kazoo.security import READ_ACL_UNSAFE
 
 from . import zk
 from .auth import sign
@@ -83,14 +84,26 @@ class Marathon:
 
     def run(self) -> None:
         session = int(str(self.conf.get("zk_session_timeout", 10000))) / 1000
-        client = zk.connect(self.zk_url, session, on_lost=self.lost_session)
-        self.store = Store(client, f"{self.zk_url.path}/state")
+        client = zk.connect(
+            self.zk_url, session, on_lost=self.lost_session, acl=zk.marathon_acl(self.zk_url)
+        )
+        state = f"{self.zk_url.path}/state"
+        latch = f"{self.zk_url.path}/{LATCH}"
+        try:
+            self.store = Store(client, state)
+            client.get_children(state)
+            client.ensure_path(latch, acl=self.latch_acl())
+        except NoAuthError:
+            # Another digest user's znodes, or a wrong password: Marathon cannot read its state.
+            # Wording after Curator's KeeperException (no captured sample has this case).
+            log("ERROR", "org.apache.zookeeper.KeeperException$NoAuthException: "
+                f"KeeperErrorCode = NoAuth for {state}", "mesosphere.marathon.MarathonApp:main")
+            self.abdicate_and_exit(1)
         start_thread(self.scheduler.mesos_loop, "mesos")
         start_thread(self.scheduler.tick_loop, "scheduling")
         if not self.conf.get("ha", True):
             self.take_leadership()
             return
-        latch = f"{self.zk_url.path}/{LATCH}"
         wakeup = zk.Wakeup(client, latch)
         log("INFO", "Starting leader latch", ELECTION)
         while True:
@@ -106,7 +119,13 @@ class Marathon:
 
     def join_latch(self, client: KazooClient, latch: str) -> str:
         node = f"{latch}/_c_{uuid.uuid4()}-latch-"
-        return client.create(node, self.me.encode(), ephemeral=True, sequence=True, makepath=True)
+        return client.create(node, self.me.encode(), acl=self.latch_acl(), ephemeral=True,
+                             sequence=True, makepath=True)
+
+    def latch_acl(self) -> list:
+        """Marathon lets the world read who leads; its state stays the creator's."""
+        acl = zk.marathon_acl(self.zk_url)
+        return acl if not self.zk_url.auth else [*acl, *READ_ACL_UNSAFE]
 
     def latch_round(self, client: KazooClient, latch: str, mine: str) -> None:
         children = sorted(client.get_children(latch), key=zk.sequence_of)

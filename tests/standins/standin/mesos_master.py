@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NoAuthError, NoNodeError
 
 from . import glog, zk
 from .acls import from_flags as acls_from_flags
@@ -181,17 +181,13 @@ class Master(Scheduling):
             f"Group process (zookeeper-group(1)@{self.pid[7:]}) connected to ZooKeeper",
         )
         if self.flags.get("registry", "replicated_log") == "replicated_log":
-            client.create(
+            self.join_group(
+                client,
                 f"{url.path}/log_replicas/",
                 f"log-replica(1)@{self.pid[7:]}".encode(),
-                ephemeral=True,
-                sequence=True,
-                makepath=True,
             )
         data = json.dumps(self.info, separators=(",", ":")).encode()
-        mine = client.create(
-            f"{url.path}/{zk.MASTER_LABEL}", data, ephemeral=True, sequence=True, makepath=True
-        )
+        mine = self.join_group(client, f"{url.path}/{zk.MASTER_LABEL}", data)
         me = mine.rsplit("/", 1)[-1]
         glog.info(
             "contender.cpp:268",
@@ -201,6 +197,20 @@ class Master(Scheduling):
         while True:
             zk.tolerant(lambda: self.zk_round(client, url.path, me), "leader detection")
             wakeup.wait(0.5)
+
+    @staticmethod
+    def join_group(client: KazooClient, prefix: str, data: bytes) -> str:
+        """An EPHEMERAL_SEQUENTIAL member znode. A path whose ACL refuses these credentials
+        (another digest user's /mesos, a wrong password) ends the master, as a failed
+        candidacy does; the wording follows Mesos' sources (no captured sample has it)."""
+        try:
+            return str(client.create(prefix, data, ephemeral=True, sequence=True, makepath=True))
+        except NoAuthError:
+            glog.exit_with(
+                "master.cpp:2121",
+                f"Failed to contend: Failed to create ephemeral node at '{prefix}' in "
+                "ZooKeeper: not authenticated",
+            )
 
     def zk_round(self, client: KazooClient, path: str, me: str) -> None:
         nodes = zk.master_nodes(client, path)

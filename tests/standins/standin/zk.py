@@ -4,6 +4,12 @@ Mesos masters contend by creating EPHEMERAL_SEQUENTIAL `json.info_<10 digits>` z
 MasterInfo JSON under the --zk path; the lowest sequence leads (docs/high-availability.md,
 real-mesos-samples/zk-mesos-tree.json). Agents and frameworks find the leader the same way.
 Marathon's leader latch is Curator-style: `_c_<uuid>-latch-<seq>` under <path>/leader-curator.
+
+ACLs follow the real clients' sources (the captured samples ran without ZooKeeper credentials):
+with `zk://user:pass@` Mesos creates every znode, parents included, readable by anyone and
+writable by the creator only (zookeeper::EVERYONE_READ_CREATOR_ALL); Marathon makes its state
+the creator's only (ZooDefs.Ids.CREATOR_ALL_ACL) and adds world-read to its leader latch.
+Without credentials both create open znodes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,14 @@ from collections.abc import Callable
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.security import (
+    ACL,
+    AUTH_IDS,
+    CREATOR_ALL_ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    Permissions,
+)
 
 from . import glog
 from .common import ZkUrl
@@ -22,12 +36,29 @@ from .common import ZkUrl
 MASTER_LABEL = "json.info_"
 
 
+EVERYONE_READ_CREATOR_ALL = [*READ_ACL_UNSAFE, ACL(Permissions.ALL, AUTH_IDS)]
+
+
+def mesos_acl(url: ZkUrl) -> list[ACL]:
+    """What a Mesos master, agent or scheduler driver creates znodes with."""
+    return EVERYONE_READ_CREATOR_ALL if url.auth else OPEN_ACL_UNSAFE
+
+
+def marathon_acl(url: ZkUrl) -> list[ACL]:
+    """What Marathon creates its state znodes with (its leader latch adds world-read)."""
+    return CREATOR_ALL_ACL if url.auth else OPEN_ACL_UNSAFE
+
+
 def connect(
-    url: ZkUrl, session_timeout: float, on_lost: Callable[[], None] | None = None
+    url: ZkUrl,
+    session_timeout: float,
+    on_lost: Callable[[], None] | None = None,
+    acl: list[ACL] | None = None,
 ) -> KazooClient:
     """Connect, retrying until ZooKeeper answers (the real daemons wait for it too).
 
-    `on_lost` runs when the session expires: ephemeral znodes are gone by then.
+    `on_lost` runs when the session expires: ephemeral znodes are gone by then. `acl` is what
+    the znodes this client creates get (default: Mesos').
     """
     auth = [("digest", url.auth)] if url.auth else None
     while True:
@@ -35,6 +66,7 @@ def connect(
             hosts=url.hosts,
             timeout=session_timeout,
             auth_data=auth,
+            default_acl=acl if acl is not None else mesos_acl(url),
             connection_retry={"max_tries": -1, "delay": 0.2, "max_delay": 2.0},
         )
         try:

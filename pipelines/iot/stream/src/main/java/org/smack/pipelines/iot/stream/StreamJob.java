@@ -163,6 +163,10 @@ public final class StreamJob {
   static final String AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET";
 
   public static void main(String[] args) {
+    // Verify mode's time limit counts from here, not from the query's start: starting Spark can
+    // take minutes on a busy machine, and the figures must be printed before the caller's own
+    // limit (--timeout-seconds plus a margin) ends the process.
+    long started = System.nanoTime();
     StreamOptions opts;
     try {
       opts = StreamOptions.parse(args);
@@ -222,7 +226,7 @@ public final class StreamJob {
           refresher);
       List<StreamingQuery> queries = List.of(startPositions(kafka(spark, opts), opts, sinks, progress));
       if (opts.verify()) {
-        VerifySummary summary = verify(queries, progress, opts.stopAfter(), opts.timeoutSeconds());
+        VerifySummary summary = verify(queries, progress, opts.stopAfter(), opts.timeoutSeconds(), started);
         System.out.println(summary.toJson());
         System.out.flush();
         code = summary.ok() ? 0 : 1;
@@ -317,7 +321,12 @@ public final class StreamJob {
 
   /** Waits until the query has read and written stopAfter rows, fails, or time runs out. */
   static VerifySummary verify(List<StreamingQuery> queries, Progress progress, long stopAfter, int timeoutSeconds) {
-    long start = System.nanoTime();
+    return verify(queries, progress, stopAfter, timeoutSeconds, System.nanoTime());
+  }
+
+  /** The same, with the time limit counted from {@code start} (System.nanoTime()). */
+  static VerifySummary verify(List<StreamingQuery> queries, Progress progress, long stopAfter, int timeoutSeconds,
+      long start) {
     long deadline = start + TimeUnit.SECONDS.toNanos(timeoutSeconds);
     String error = null;
     boolean timedOut = false;

@@ -55,7 +55,7 @@ public record StreamOptions(
       "  --trigger-seconds N         micro-batch interval [5]",
       "  --stop-after N              0 = run until killed; N > 0 = verify mode: stop once N rows are",
       "                              consumed and written, print one JSON line [0]",
-      "  --timeout-seconds N         verify mode gives up after this [300]",
+      "  --timeout-seconds N         verify mode gives up this long after the job started [300]",
       "  --ready-file PATH           create PATH once the query has run its first trigger",
       "                              (Kafka offsets resolved): events sent after it are read [none]",
       "  --kafka-config PATH         properties file of Kafka client settings (security.protocol, sasl.*,",

@@ -218,6 +218,17 @@ class StreamJobTest {
   }
 
   @Test
+  void verifyCountsItsTimeFromTheJobsStart() {
+    // Spark took 5 s to start: a 3 s limit has passed before the query runs.
+    long started = System.nanoTime() - java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+    long before = System.nanoTime();
+    VerifySummary summary = StreamJob.verify(List.of(), new StreamJob.Progress(null), 1, 3, started);
+    assertTrue(summary.timedOut());
+    assertTrue(System.nanoTime() - before < java.util.concurrent.TimeUnit.SECONDS.toNanos(1));
+    assertTrue(summary.toJson().contains("\"seconds\":5."), summary.toJson());
+  }
+
+  @Test
   void verifyReportsATimeout() throws Exception {
     StreamJob.Progress progress = new StreamJob.Progress(null);
     VerifySummary summary = StreamJob.verify(List.of(), progress, 1, 1);
