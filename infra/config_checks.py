@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 
 from infra.kafka_access import principal_errors
+from infra.role_specs import grammar_error, var_errors
 
 if TYPE_CHECKING:
     from infra.config import NodeGroup, Settings
@@ -15,7 +17,7 @@ NS = "smack"
 
 def cross_checks(s: Settings) -> list[str]:
     return (_target_checks(s) + _group_checks(s) + _service_checks(s) + _vars_checks(s)
-            + _pipeline_checks(s) + principal_errors(s)
+            + _flag_checks(s) + _label_checks(s) + _pipeline_checks(s) + principal_errors(s)
             + (_local_checks(s) if s.target == "local" else [])
             + (_aws_checks(s) if s.target == "aws" else []) + _baremetal_checks(s))
 
@@ -146,6 +148,58 @@ def _vars_checks(s: Settings) -> list[str]:
     ]
     problems += [f"{NS}:common.vars.{key}: variables here must start with 'common_'"
                  for key in s.common.vars if not key.startswith("common_")]
+    if problems:
+        return problems
+    # Each variable must be one its role declares, with a value of the declared type.
+    for svc in SERVICE_GROUPS:
+        problems += var_errors(svc, f"{NS}:services.{svc}.vars", getattr(s.services, svc).vars)
+    return problems + var_errors("common", f"{NS}:common.vars", s.common.vars)
+
+
+def _flag_checks(s: Settings) -> list[str]:
+    """Mesos flag files and Marathon's MARATHON_<NAME> lines take one line per flag."""
+    problems = []
+    for svc in ("mesos_master", "mesos_agent", "marathon"):
+        wrong = grammar_error(f"{svc}_flags", getattr(s.services, svc).flags)
+        if wrong:
+            problems.append(f"{NS}:services.{svc}.flags: not allowed: {wrong}")
+    return problems
+
+
+# Mesos' attribute and resource grammar (docs/attributes-resources.md): a scalar, a range
+# list [a-b,c-d], a set {a,b} (resources only) or, for attributes, text of [a-zA-Z0-9_/.-].
+_SCALAR = r"\d+(\.\d+)?"
+_RANGES = r"\[\d+-\d+(,\s*\d+-\d+)*\]"
+_TEXT = r"[A-Za-z0-9_/.-]+"
+_ATTRIBUTE = re.compile(rf"^({_SCALAR}|{_RANGES}|{_TEXT})$")
+_RESOURCE = re.compile(rf"^({_SCALAR}|{_RANGES}|\{{{_TEXT}(,\s*{_TEXT})*\}})$")
+_RESOURCE_NAME = re.compile(r"^resources\.[a-z][a-z0-9_]*$")
+
+
+def _label_checks(s: Settings) -> list[str]:
+    """Node labels become Mesos agent attributes (resources.<name>: resources) and Cassandra's
+    dc/rack: values that the agent's parser or a snitch would choke on are refused here."""
+    if not s.services.mesos_agent.enabled and not s.services.cassandra.enabled:
+        return []
+    labelled = ([(f"{NS}:baremetal.hosts[{i}]", h.labels)
+                 for i, h in enumerate(s.baremetal.hosts)] if s.baremetal else [])
+    labelled += [(f"{NS}:nodes[{i}]", g.labels) for i, g in enumerate(s.nodes)]
+    problems = []
+    for where, labels in labelled:
+        for key, value in labels.items():
+            if key.startswith("resources."):
+                if not _RESOURCE_NAME.match(key):
+                    problems.append(f"{where}.labels.{key}: not allowed; allowed: "
+                                    f"resources.<name> with a name of lowercase letters, "
+                                    f"digits and '_'")
+                elif not _RESOURCE.match(str(value)):
+                    problems.append(f"{where}.labels.{key}: {value!r} is not allowed; allowed: "
+                                    f"a Mesos resource value: a number ('2', '0.5'), ranges "
+                                    f"('[31000-32000]') or a set ('{{a,b}}')")
+            elif not _ATTRIBUTE.match(str(value)):
+                problems.append(f"{where}.labels.{key}: {value!r} is not allowed; allowed: a "
+                                f"Mesos attribute value: a number, ranges ('[1-5]') or text of "
+                                f"letters, digits, '_', '/', '.' and '-'")
     return problems
 
 

@@ -203,10 +203,7 @@ def _cassandra_client(inv: StackInventory) -> dict[str, Any]:
     if not inv.members("cassandra") or not inv.enabled("cassandra", "cassandra_security"):
         return {}
     ca = str((inv.credentials.get("ca") or {}).get("cert") or "")
-    try:
-        return cassandra_client_options(inv.credentials, ca)
-    except ImportError:  # no cassandra-driver: cql_local only checks the port
-        return {}
+    return cassandra_client_options(inv.credentials, ca)
 
 
 def _marathon_user(inv: StackInventory) -> tuple[str, str] | None:
@@ -445,8 +442,8 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 
 
 def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
-                  client: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """The cluster as the broker at address:port describes it; None without kafka-python.
+                  client: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The cluster as the broker at address:port describes it.
 
     `client`: kafka-python's security settings (infra.kafka_access.client_options). A plain
     ApiVersions exchange comes first: a dead or foreign port fails there quickly, before
@@ -454,11 +451,9 @@ def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
     """
     client = dict(client or {})
     kafka_api_versions(address, port, timeout, client.get("ssl_context"))
-    try:
-        from kafka import KafkaAdminClient  # type: ignore[import-untyped]  # noqa: PLC0415
-        from kafka.errors import KafkaError  # type: ignore[import-untyped]  # noqa: PLC0415
-    except ImportError:
-        return None
+    from kafka import KafkaAdminClient  # type: ignore[import-untyped]  # noqa: PLC0415
+    from kafka.errors import KafkaError  # type: ignore[import-untyped]  # noqa: PLC0415
+
     _quiet("kafka")
     millis = int(timeout * 1000)
     try:
@@ -477,20 +472,18 @@ def kafka_cluster(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
 
 
 def cql_local(address: str, port: int, timeout: float = TIMEOUT_SECONDS,
-              client: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """This node's own row of system.local over CQL; None without cassandra-driver."""
+              client: dict[str, Any] | None = None) -> dict[str, Any]:
+    """This node's own row of system.local over CQL."""
     tcp_open(address, port, timeout)
-    try:
-        from cassandra.cluster import (  # type: ignore[import-untyped]  # noqa: PLC0415
-            EXEC_PROFILE_DEFAULT,
-            Cluster,
-            ExecutionProfile,
-        )
-        from cassandra.policies import (  # type: ignore[import-untyped]  # noqa: PLC0415
-            WhiteListRoundRobinPolicy,
-        )
-    except ImportError:
-        return None
+    from cassandra.cluster import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        EXEC_PROFILE_DEFAULT,
+        Cluster,
+        ExecutionProfile,
+    )
+    from cassandra.policies import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        WhiteListRoundRobinPolicy,
+    )
+
     _quiet("cassandra")
     # Only this node: the driver would otherwise answer from whichever peer it likes.
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]),
@@ -849,10 +842,6 @@ def kafka_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) -> S
         if outcome is None or not outcome.ok:
             rows.append(Row(h.name, "broker", _down(outcome), version, endpoint, False))
             continue
-        if outcome.value is None:
-            rows.append(Row(h.name, "broker", "up (answers ApiVersions; no kafka-python "
-                            "to ask for metadata)", version, endpoint, True))
-            continue
         broker = kafka_broker(outcome.value, h.address, port)
         if broker is None:
             rows.append(Row(h.name, "broker", "not in the cluster metadata", version,
@@ -877,10 +866,6 @@ def cassandra_status(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]
             rows.append(Row(h.name, "-", _down(outcome), configured, endpoint, False))
             continue
         local = outcome.value
-        if local is None:
-            rows.append(Row(h.name, "-", "port open (no cassandra-driver to ask more)",
-                            configured, endpoint, True))
-            continue
         role = f"{local.get('data_center') or '?'}/{local.get('rack') or '?'}"
         rows.append(Row(h.name, role, "up", str(local.get("release_version") or configured),
                         endpoint, True))

@@ -118,6 +118,60 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      "smack:services.spark.cluster_manager: 'mesos' needs mesos_master and mesos_agent"),
     ("role var without prefix", local(services={"kafka": {"vars": {"heap": 1}}}),
      "smack:services.kafka.vars.heap: role variables here must start with 'kafka_'"),
+    ("role var its role does not declare",
+     local(services={"kafka": {"vars": {"kafka_heap": 1}}}),
+     "smack:services.kafka.vars.kafka_heap: not a variable of role kafka; did you mean "
+     "'kafka_heap_mb'? allowed: the "),
+    ("role var with a typo and no near name",
+     local(services={"cassandra": {"vars": {"cassandra_turbo": True}}}),
+     "smack:services.cassandra.vars.cassandra_turbo: not a variable of role cassandra; allowed: "
+     "the "),
+    ("role var of the wrong type",
+     local(services={"zookeeper": {"vars": {"zookeeper_client_port": "two"}}}),
+     "smack:services.zookeeper.vars.zookeeper_client_port: 'two' is not allowed; allowed: a "
+     "value of type int (Port clients connect to)"),
+    ("role var list given a string",
+     local(services={"kafka": {"vars": {"kafka_log_dirs": "/data/kafka"}}}),
+     "smack:services.kafka.vars.kafka_log_dirs: '/data/kafka' is not allowed; allowed: a value "
+     "of type list"),
+    ("role var outside its choices",
+     local(services={"spark": {"vars": {"spark_cluster_manager": "yarn"}}}),
+     "smack:services.spark.vars.spark_cluster_manager: 'yarn' is not allowed; allowed: one of "),
+    ("role var properties with a newline",
+     local(services={"kafka": {"vars": {"kafka_extra_properties": {"a.b": "1\nc=2"}}}}),
+     "smack:services.kafka.vars.kafka_extra_properties: not allowed: a.b: '1\\nc=2': a value "
+     "on one line"),
+    ("zoo.cfg key with a space",
+     local(services={"zookeeper": {"vars": {"zookeeper_extra_config": {"max client": 5}}}}),
+     "smack:services.zookeeper.vars.zookeeper_extra_config: not allowed: key 'max client': a "
+     "property name"),
+    ("cassandra.yaml key in camel case",
+     local(services={"cassandra": {"vars": {"cassandra_extra_config": {"concurrentReads": 8}}}}),
+     "smack:services.cassandra.vars.cassandra_extra_config: not allowed: keys "
+     "['concurrentReads']"),
+    ("jvm option without a dash",
+     local(services={"kafka": {"vars": {"kafka_jvm_opts": ["Xss1m"]}}}),
+     "smack:services.kafka.vars.kafka_jvm_opts: not allowed: ['Xss1m']: each item one JVM "
+     "option starting with '-'"),
+    ("mesos flag over two lines",
+     local(services={"mesos_master": {"flags": {"cluster": "a\nb"}}}),
+     "smack:services.mesos_master.flags: not allowed: cluster: 'a\\nb': a flag value on one "
+     "line"),
+    ("marathon flag var with a dashed name",
+     local(services={"marathon": {"vars": {"marathon_flags": {"--zk": "x"}}}}),
+     "smack:services.marathon.vars.marathon_flags: not allowed: key '--zk': a flag name"),
+    ("attribute label with a separator",
+     local(nodes=[{"name": "node", "count": 3, "labels": {"rack": "r1;zone:a"}}]),
+     "smack:nodes[0].labels.rack: 'r1;zone:a' is not allowed; allowed: a Mesos attribute value"),
+    ("resource label not a number",
+     local(nodes=[{"name": "node", "count": 3, "labels": {"resources.cpus": "two"}}]),
+     "smack:nodes[0].labels.resources.cpus: 'two' is not allowed; allowed: a Mesos resource "
+     "value"),
+    ("resource label without a name",
+     local(nodes=[{"name": "node", "count": 3, "labels": {"resources.": "2"}}]),
+     "smack:nodes[0].labels.resources.: not allowed; allowed: resources.<name>"),
+    ("common var its role does not declare", local(common={"vars": {"common_swapiness": 1}}),
+     "smack:common.vars.common_swapiness: not a variable of role common"),
     ("unknown artifact source", local(artifacts={"source": "ftp"}),
      "smack:artifacts.source: 'ftp' is not allowed; allowed: 'upstream', 'mirror' or 'bundle'"),
     ("mirror without URL", local(artifacts={"source": "mirror"}),
@@ -165,6 +219,17 @@ def test_malformed_setting_is_refused_with_its_key_path(raw: dict[str, Any], exp
     assert expected in message, message
     assert message.startswith("stack 'unit': ")
     assert "Traceback" not in message
+
+
+def test_declared_role_vars_of_the_right_type_pass() -> None:
+    settings = parse_settings("unit", local(nodes=[{"name": "node", "count": 3, "labels": {
+        "dc": "east", "rack": "r1", "gpu.count": "2", "ports": "[1-5, 7-9]",
+        "resources.cpus": "1.5", "resources.ports": "[31000-32000]",
+        "resources.disks": "{a,b}"}}], services={
+        "kafka": {"vars": {"kafka_log_dirs": ["/data/kafka"], "kafka_heap_mb": "768"}},
+        "zookeeper": {"vars": {"zookeeper_security": "yes"}},
+        "spark": {"vars": {"spark_master_host": "{{ groups['spark'][1] }}"}}}))
+    assert settings.services.kafka.vars["kafka_log_dirs"] == ["/data/kafka"]
 
 
 def test_every_problem_is_reported_at_once() -> None:
