@@ -35,9 +35,15 @@ def _plan_table(settings: Settings) -> Table:
     return table
 
 
+def _say_notices(settings: Settings) -> None:
+    for notice in settings.notices():
+        console.print(f"[yellow]notice: {notice}[/yellow]")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = load_stack_file(PROJECT_DIR, args.stack)
     console.print(_plan_table(settings))
+    _say_notices(settings)
     console.print(f"[green]stack {args.stack}: settings are valid[/green]")
     return 0
 

@@ -565,6 +565,19 @@ class Settings(_Model):
         largest_odd = total if total % 2 else total - 1
         return max(0, min(self.quorum_size, largest_odd))
 
+    def notices(self) -> list[str]:
+        """What the program adjusts instead of refusing; printed by `smack validate` and `up`."""
+        out = []
+        members = self.quorum_members()
+        if self.layout == "converged" and members < self.quorum_size:
+            total = sum(g.count for g in self.node_groups())
+            quorum = sorted(set(self.services.enabled()) & set(QUORUM_SERVICES))
+            out.append(f"smack:quorum_size: {self.quorum_size}, but the stack has {total} "
+                       f"node(s): {', '.join(quorum)} run on {members} (the largest odd count "
+                       f"that fits); with {self.quorum_size} nodes or more they run on "
+                       f"{self.quorum_size}")
+        return out
+
     def service_counts(self) -> dict[str, int]:
         enabled = self.services.enabled()
         groups = self.node_groups()

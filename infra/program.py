@@ -139,6 +139,8 @@ def _run_summary(hosts: dict[str, Any] | None) -> dict[str, str]:
 
 def main() -> None:
     settings = load_settings()
+    for notice in settings.notices():  # `pulumi up` run directly shows them as warnings
+        pulumi.log.warn(notice)
     nodes = create_nodes(settings)
     credentials = stack_credentials(settings)
     run = converge(settings, nodes, credentials)

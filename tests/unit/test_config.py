@@ -282,3 +282,9 @@ def test_converged_quorum_stays_odd_and_small(count: int, quorum: int) -> None:
     counts = settings.service_counts()
     assert counts["zookeeper"] == counts["mesos_master"] == quorum
     assert counts["kafka"] == counts["mesos_agent"] == count
+    # Fewer quorum members than smack:quorum_size is said, not done silently.
+    notices = settings.notices()
+    assert notices == ([] if quorum == 3 else [
+        f"smack:quorum_size: 3, but the stack has {count} node(s): marathon, mesos_master, "
+        f"zookeeper run on {quorum} (the largest odd count that fits); with 3 nodes or more "
+        f"they run on 3"])
