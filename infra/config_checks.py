@@ -6,6 +6,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
+from infra.ec2_types import architecture
 from infra.kafka_access import principal_errors
 from infra.role_specs import grammar_error, var_errors
 
@@ -263,7 +264,6 @@ def _aws_checks(s: Settings) -> list[str]:
             problems.append(f"{NS}:nodes[{i}]: cpus and memory_mb apply to target 'local' only; "
                             f"on aws choose an instance_type")
     if a.ami_id:
-        from infra.nodes.aws import architecture  # noqa: PLC0415
 
         arches = {architecture(g.instance_type or a.instance_type) for g in s.nodes if g.count}
         if len(arches) > 1:

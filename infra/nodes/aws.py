@@ -24,7 +24,6 @@ instance and volume).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import AwsSettings, NodeGroup, Settings
+from infra.ec2_types import architecture
 from infra.endpoints import knob
 from infra.errors import SettingsError
 from infra.nodes.model import Node
@@ -142,14 +142,6 @@ def data_volume_gb(settings: Settings, group: NodeGroup) -> int:
 
 def instance_type(settings: Settings, group: NodeGroup) -> str:
     return group.instance_type or aws_settings(settings).instance_type
-
-
-def architecture(kind: str) -> str:
-    """EC2 architecture of an instance type: Graviton families (m7g, t4g, c6gd, a1) are arm64."""
-    family = kind.split(".", 1)[0]
-    if family == "a1" or re.match(r"^[a-z]+\d+[a-z]*g[a-z]*$", family):
-        return "arm64"
-    return "x86_64"
 
 
 def user_data(settings: Settings, name: str, data_volume: bool) -> str:
