@@ -22,6 +22,8 @@ from infra.topology import plan_nodes
 
 
 def _raw_config() -> dict[str, Any]:
+    # The whole map, not pulumi.Config lookups by name: pulumi.Config cannot list the keys a
+    # stack sets, and a misspelt smack:* key must be refused, not ignored.
     from pulumi.runtime.config import CONFIG, get_config_env  # noqa: PLC0415
 
     raw = dict(get_config_env())
