@@ -144,10 +144,11 @@ class StackCredentialsProvider(dyn.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         moved = olds.get("file") != news.get("file")
         # A newer smack may need more credentials (the CA), the settings more or fewer Kafka
-        # principals: an update adds or drops those, keeping the rest.
+        # principals: an update adds or drops those, keeping the rest. A lost file (a fresh
+        # clone, a deleted .smack/) is written back from the values kept in the state.
         return dyn.DiffResult(
             changes=moved or incomplete(olds.get("values"), _principals(news))
-            or _principals(olds) != _principals(news),
+            or _principals(olds) != _principals(news) or not Path(news["file"]).is_file(),
             replaces=["file"] if moved else [])
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:

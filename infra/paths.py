@@ -28,3 +28,13 @@ def cache_dir() -> Path:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "smack"
+
+
+def remove_if_empty(*directories: Path) -> None:
+    """Remove each directory in turn while it is empty (a stack's state directory once nothing
+    of the stack is left in it); stop at the first that is not."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return

@@ -35,8 +35,8 @@ from infra.config import AwsSettings, NodeGroup, Settings
 from infra.ec2_types import architecture
 from infra.endpoints import knob
 from infra.errors import SettingsError
+from infra.nodes.keypair import StackKeyPair
 from infra.nodes.model import Node
-from infra.nodes.sshkey import ensure_key_pair
 from infra.paths import state_dir
 from infra.render import render
 from infra.topology import NodePlan, plan_nodes
@@ -384,13 +384,17 @@ class AwsCluster(pulumi.ComponentResource):
     # ----------------------------------------------------------------- key pair
 
     def _key_pair(self) -> tuple[aws.ec2.KeyPair, str, pulumi.Output[str]]:
-        """The user's public key, or a generated key pair whose private half stays here."""
+        """The user's public key, or a generated key pair kept in the state (the private half
+        a secret, written back here when the file is lost: the same key, no replacement)."""
         if self._aws.public_key:
-            public_key, path, private = self._aws.public_key, "", ""
+            public_key: pulumi.Input[str] = self._aws.public_key
+            path, private = "", pulumi.Output.secret("")
         else:
             file = key_file(self._settings)
-            public_key = ensure_key_pair(file, f"smack-{self._settings.stack}")
-            path, private = str(file), file.read_text()
+            generated = StackKeyPair("ssh-key-file", {"stack": self._settings.stack,
+                                                      "key_file": str(file)},
+                                     pulumi.ResourceOptions(parent=self))
+            public_key, path, private = generated.public_key, str(file), generated.private_key
         key = aws.ec2.KeyPair("ssh-key", public_key=public_key, tags=self._tags("ssh-key"),
                               opts=self._opts())
         return key, path, pulumi.Output.secret(private)

@@ -19,9 +19,9 @@ from infra.config import Settings
 from infra.errors import EngineError
 from infra.nodes.engine import STACK_LABEL, ContainerEngine
 from infra.nodes.image import ImageRecipe, ensure_image
+from infra.nodes.keypair import StackKeyPair
 from infra.nodes.model import Node
-from infra.nodes.sshkey import ensure_key_pair, remove_key_pair
-from infra.paths import state_dir
+from infra.paths import remove_if_empty, state_dir
 from infra.render import render, write_if_changed
 from infra.topology import NodePlan, local_address, local_gateway, plan_nodes
 
@@ -63,43 +63,6 @@ def _replace_on_change(olds: dict[str, Any], news: dict[str, Any], keys: list[st
                           delete_before_replace=bool(changed))
 
 
-def _rmdir_empty(path: Path) -> None:
-    """Remove a stack's state directory once nothing of ours is left in it."""
-    for directory in (path, path.parent):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-
-
-# ---------------------------------------------------------------------------- key pair
-
-
-class LocalKeyPairProvider(dyn.ResourceProvider):
-    KEYS: ClassVar[list[str]] = ["key_file"]
-
-    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        public = ensure_key_pair(Path(props["key_file"]), f"smack-{props['stack']}")
-        return dyn.CreateResult(props["key_file"], {**props, "public_key": public})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        return _replace_on_change(olds, news, self.KEYS)
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        key = Path(props["key_file"])
-        remove_key_pair(key)
-        _rmdir_empty(key.parent)
-
-
-class LocalKeyPair(dyn.Resource):
-    public_key: pulumi.Output[str]
-    key_file: pulumi.Output[str]
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(LocalKeyPairProvider(), name, {**props, "public_key": None}, opts)
-
-
 # ----------------------------------------------------------------------------- network
 
 
@@ -133,7 +96,7 @@ class LocalNetworkProvider(dyn.ResourceProvider):
             engine.run("network", "rm", props["name"])
         conf = Path(props["engine"]["containers_conf"])
         conf.unlink(missing_ok=True)
-        _rmdir_empty(conf.parent)
+        remove_if_empty(conf.parent, conf.parent.parent)
 
 
 class LocalNetwork(dyn.Resource):
@@ -348,7 +311,7 @@ class LocalCluster(pulumi.ComponentResource):
         super().__init__("smack:local:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         key_spec = local_specs(settings, public_key="").key
-        key = LocalKeyPair("ssh-key", key_spec, child)
+        key = StackKeyPair("ssh-key", key_spec, child)
         specs = local_specs(settings, public_key=key.public_key)
         network = LocalNetwork("network", specs.network, child)
         records = []

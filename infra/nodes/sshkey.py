@@ -43,3 +43,17 @@ def ensure_key_pair(private_key: Path, comment: str) -> str:
 def remove_key_pair(private_key: Path) -> None:
     private_key.unlink(missing_ok=True)
     private_key.with_name(private_key.name + ".pub").unlink(missing_ok=True)
+
+
+def restore_key_pair(private_key: Path, private_pem: str, public_line: str) -> None:
+    """Write a kept key pair back where it belongs, when the files are missing or differ."""
+    private_key.parent.mkdir(parents=True, exist_ok=True)
+    private_key.parent.chmod(0o700)
+    public = private_key.with_name(private_key.name + ".pub")
+    if not private_key.exists() or private_key.read_text() != private_pem:
+        fd = os.open(private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(private_pem)
+    private_key.chmod(0o600)
+    if not public.exists() or public.read_text().strip() != public_line:
+        public.write_text(public_line + "\n")

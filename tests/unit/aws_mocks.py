@@ -13,6 +13,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import Settings, parse_settings
+from infra.nodes.keypair import StackKeyPairProvider
 from tests.support.settings import parse_only
 from tests.unit.pulumi_mocks import Recorder
 
@@ -41,6 +42,9 @@ class AwsRecorder(Recorder):
             # Documentation range (TEST-NET-2): never a real address.
             public = args.inputs.get("associatePublicIpAddress")
             outs["publicIp"] = f"198.51.100.{n % 250 + 1}" if public else ""
+        elif args.typ == "pulumi-python:dynamic:Resource" and "key_file" in args.inputs:
+            # The stack's generated key pair: its real provider makes the files.
+            outs = dict(StackKeyPairProvider().create(dict(args.inputs)).outs)
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             outs["keyName"] = args.inputs.get("keyName") or f"{args.name}-mock"
         elif args.typ == "aws:ec2/eip:Eip":

@@ -48,7 +48,9 @@ VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 KEYPAIR = "aws:ec2/keyPair:KeyPair"
 # Types that take no tags in AWS.
-UNTAGGED = {"smack:aws:Cluster", "pulumi:providers:aws",
+# The generated key pair's resource (pulumi-python:dynamic) lives on this machine and in the
+# state, not in AWS: nothing to tag.
+UNTAGGED = {"smack:aws:Cluster", "pulumi:providers:aws", "pulumi-python:dynamic:Resource",
             "aws:ec2/routeTableAssociation:RouteTableAssociation", ATTACHMENT}
 DOCS = PROJECT_DIR / "docs" / "aws-resources.md"
 ADMIN = "203.0.113.0/24"
@@ -102,6 +104,7 @@ def test_example_stack_graph_counts_per_type() -> None:
         SG: 3,  # cluster, admin, bastion
         # cluster self-rule, SSH from the bastion, 6 UI ports and bastion SSH from one network
         INGRESS: 9, EGRESS: 2, KEYPAIR: 1,
+        "pulumi-python:dynamic:Resource": 1,  # the generated key pair, kept in the state
         INSTANCE: 9,  # 3 masters, 3 data, 2 agents, the bastion
         VOLUME: 5, ATTACHMENT: 5,  # data and agent nodes only
     }
@@ -550,6 +553,8 @@ def _natural(text: str) -> list[Any]:
 WHAT = {
     "smack:aws:Cluster": "the component grouping everything below",
     "pulumi:providers:aws": "AWS provider for smack:aws.region",
+    "pulumi-python:dynamic:Resource":
+        "the generated SSH key pair, kept in the state (private key a secret)",
     "aws:ec2/vpc:Vpc": "the stack's own VPC",
     "aws:ec2/internetGateway:InternetGateway": "internet access of the public subnets",
     "aws:ec2/natGateway:NatGateway": "internet access of the private subnets",

@@ -10,8 +10,8 @@ import pytest
 from infra.config import parse_settings
 from infra.nodes.engine import ContainerEngine
 from infra.nodes.image import ImageRecipe
+from infra.nodes.keypair import StackKeyPairProvider
 from infra.nodes.local import (
-    LocalKeyPairProvider,
     LocalNodeProvider,
     _run_args,
     local_specs,
@@ -90,8 +90,34 @@ def test_key_pair_is_private_and_reused(tmp_path: Path) -> None:
     assert "PRIVATE KEY" in key.read_text()
 
 
+def test_key_pair_resource_keeps_the_key_and_writes_it_back_when_lost(tmp_path: Path) -> None:
+    provider = StackKeyPairProvider()
+    key = tmp_path / "stacks" / "unit" / "ssh" / "id"
+    props = {"stack": "unit", "key_file": str(key)}
+    outs = provider.create(props).outs
+    assert outs["private_key"] == key.read_text() and "PRIVATE KEY" in outs["private_key"]
+    assert not provider.diff("", outs, props).changes  # files in place: nothing to do
+    # .smack/ lost (a fresh clone): an update writes the same key back, 0600.
+    for path in (key, key.with_name("id.pub")):
+        path.unlink()
+    assert provider.diff("", outs, props).changes
+    assert not provider.diff("", outs, props).replaces
+    again = provider.update("", outs, props).outs
+    assert (again["public_key"], again["private_key"]) == (outs["public_key"], outs["private_key"])
+    assert key.read_text() == outs["private_key"]
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.with_name("id.pub").read_text().strip() == outs["public_key"]
+    # A state from before the key was kept: the update takes the files' key into the state.
+    older = {k: v for k, v in outs.items() if k != "private_key"}
+    assert provider.diff("", older, props).changes
+    assert provider.update("", older, props).outs["private_key"] == outs["private_key"]
+    # Another path: a new key pair in the new place.
+    moved = provider.diff("", outs, {**props, "key_file": str(tmp_path / "other")})
+    assert moved.replaces == ["key_file"]
+
+
 def test_key_pair_resource_removes_its_files(tmp_path: Path) -> None:
-    provider = LocalKeyPairProvider()
+    provider = StackKeyPairProvider()
     props = {"stack": "unit", "key_file": str(tmp_path / "stacks" / "unit" / "ssh" / "id")}
     outs = provider.create(props).outs
     assert outs["public_key"].startswith("ssh-ed25519 ")
