@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi.dynamic as dyn
+import yaml
 
 from infra.errors import AnsibleRunError
 from infra.inventory import remove_inventory, write_inventory
@@ -284,7 +285,41 @@ def _forget_replaced_nodes(facts: Path, inventory: Path) -> int:
 # --------------------------------------------------------------------- pulumi resources
 
 
+def _hosts_of(files: dict[str, str] | None) -> list[str]:
+    data = yaml.safe_load((files or {}).get("hosts.yml") or "") or {}
+    return list(((data.get("all") or {}).get("hosts") or {}).keys())
+
+
+def _retire(olds: dict[str, Any], news: dict[str, Any]) -> None:
+    """Hosts the last inventory (kept in the state) has and the new one does not leave the
+    cluster through `retire.playbook`, run on that last inventory, before anything else of
+    this update; the engine deletes their nodes only after every update. Nothing here reads
+    the inventory on this machine's disk: a lost or stale directory does not change the
+    decision."""
+    retire = news.get("retire") or {}
+    keep = set(_hosts_of(news.get("files")))
+    leaving = [h for h in _hosts_of(olds.get("files")) if h not in keep]
+    if not retire or not leaving:
+        return
+    directory = Path(news["dir"])
+    write_inventory(directory, olds["files"])
+    stack = retire["stack"]
+    log = state_dir(stack) / f"{Path(retire['playbook']).stem}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"{', '.join(leaving)} leave the cluster before deletion "
+                     f"(playbooks/{retire['playbook']})\n")
+    args = {"playbook": retire["playbook"], "inventory": str(directory / "hosts.yml"),
+            "stack": stack, "limit": None, "tags": None,
+            "extravars": {"remove_nodes": ",".join(leaving)},
+            "forks": int(retire.get("forks", 20)), "verbosity": int(retire.get("verbosity", 0))}
+    with log.open("a") as stream:
+        run_in_worker(args, _Tee(stream, sys.stderr))
+
+
 class InventoryFilesProvider(dyn.ResourceProvider):
+    """The stack's inventory files; an update that drops hosts first retires them (`retire`:
+    playbook, stack, forks, verbosity) on the inventory the state kept."""
+
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         digest = write_inventory(Path(props["dir"]), props["files"])
         return dyn.CreateResult(props["dir"], {**props, "digest": digest})
@@ -294,7 +329,8 @@ class InventoryFilesProvider(dyn.ResourceProvider):
         return dyn.DiffResult(changes=changed or olds.get("dir") != news.get("dir"),
                               replaces=["dir"] if olds.get("dir") != news.get("dir") else [])
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        _retire(olds, news)
         digest = write_inventory(Path(news["dir"]), news["files"])
         return dyn.UpdateResult({**news, "digest": digest})
 

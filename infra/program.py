@@ -17,8 +17,6 @@ from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
-from infra.retire import current_digest, leaving_nodes
-from infra.topology import plan_nodes
 
 
 def _raw_config() -> dict[str, Any]:
@@ -60,33 +58,6 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
     )
 
 
-def retire(settings: Settings) -> AnsibleRun | None:
-    """Nodes the current inventory lists and the settings no longer plan leave the cluster
-    first (remove-node.yml, on the inventory that still has them). The engine deletes their
-    resources only after every create and update, so they are still there to be drained."""
-    hosts = inventory_dir(settings.stack) / "hosts.yml"
-    leaving = leaving_nodes(hosts, [plan.name for plan in plan_nodes(settings)])
-    if not leaving:
-        return None
-    pulumi.log.info(f"{', '.join(leaving)} leave the cluster before deletion "
-                    f"(playbooks/{REMOVE_PLAYBOOK})")
-    return AnsibleRun(
-        "retire",
-        {
-            "stack": settings.stack,
-            "playbook": REMOVE_PLAYBOOK,
-            "inventory": str(hosts),
-            "inventory_digest": current_digest(hosts),
-            "content_digest": content_digest(),
-            "extravars": {"remove_nodes": ",".join(leaving)},
-            "forks": settings.ansible.forks,
-            "verbosity": settings.ansible.verbosity,
-            # Deleting this record later must not clear the stack's facts and logs.
-            "keep_on_delete": True,
-        },
-    )
-
-
 def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
              credentials: StackCredentials | None = None) -> AnsibleRun:
     directory = inventory_dir(settings.stack)
@@ -95,9 +66,13 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
             settings, [Node.from_dict(r) for r in records], directory
         )
     )
-    leaving = retire(settings)
-    inventory = InventoryFiles("inventory", {"dir": str(directory), "files": files},
-                               pulumi.ResourceOptions(depends_on=[leaving] if leaving else []))
+    # Nodes the last inventory (in the state) has and this one drops leave the cluster
+    # (remove-node.yml) inside the inventory's update, before the engine deletes them.
+    inventory = InventoryFiles("inventory", {
+        "dir": str(directory), "files": files,
+        "retire": {"playbook": REMOVE_PLAYBOOK, "stack": settings.stack,
+                   "forks": settings.ansible.forks, "verbosity": settings.ansible.verbosity},
+    })
     credentials = credentials or stack_credentials(settings)
     return AnsibleRun(
         "site",

@@ -1,8 +1,9 @@
 """Nodes leave the cluster through playbooks/remove-node.yml before they are deleted.
 
-The stack's current inventory (written by the last `up`) still lists them; the settings no
-longer plan them. Both `pulumi up` (the program) and the tests' direct driver ask this module
-which nodes leave, so a lower count drains, reassigns and decommissions the same way.
+`pulumi up` decides from the inventory kept in the Pulumi state (infra.ansible: the inventory
+resource's update retires the hosts it drops, whatever this machine's disk holds). The tests'
+driver without the engine reads the inventory on disk through this module; the playbook and
+the way it drains, reassigns and decommissions are the same.
 """
 
 from __future__ import annotations

@@ -77,6 +77,43 @@ def secrets_in_clear_in_the_state(stack: Stack) -> int:
     return sum(exported.count(secret) for secret in secrets)
 
 
+def lose_the_local_state_and_come_back(stack: Stack, first: dict[str, str]) -> None:
+    """`.smack/stacks/<stack>` lost (a fresh clone with the same backend and passphrase): the
+    SSH key and the credentials come back from the state, the same ones; no node changes and
+    Ansible does not run (its log went with the directory and stays absent)."""
+    key = state_dir(stack.name) / "ssh" / "id_ed25519"
+    kept = (key.read_text(), credentials_file(stack.name).read_text())
+    shutil.rmtree(state_dir(stack.name))
+    restored = stack.smack("up")
+    assert "2 updated" in restored.stdout and "8 unchanged" in restored.stdout, restored.stdout
+    assert (key.read_text(), credentials_file(stack.name).read_text()) == kept
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(credentials_file(stack.name).stat().st_mode) == 0o600
+    assert stack.containers() == first
+    assert stack.runs_of_site() == 0
+    stack.pulumi("preview", "--expect-no-changes")
+
+
+def shrink_from_the_state(stack: Stack, first: dict[str, str], addresses: list[str]) -> None:
+    """4 → 3 with the local inventory directory gone (another machine, a lost checkout): the
+    engine still knows node-4 from the inventory it kept, so node-4's agent is drained first
+    (remove-node.yml: Mesos maintenance, machine down, agent stopped, machine up again), then
+    exactly node-4 goes; the rest is untouched."""
+    shutil.rmtree(inventory_dir(stack.name))
+    stack.write_settings(count=3)
+    removed = footprint(stack.podman, [stack.node(4)])
+    shrunk = stack.pulumi("up", "--yes")
+    said = shrunk.stdout + shrunk.stderr
+    assert "node-4 leave the cluster before deletion" in said
+    assert "remove-node.yml: 4 host(s)" in said
+    assert stack.containers() == first
+    assert sorted(agents(stack)) == addresses
+    assert maintenance_schedule(stack) == {}  # drained, then released
+    assert "node-4" not in stack.exec(1, "cat", "/etc/hosts")
+    assert [x for x in leftovers(stack.podman, stack.name, removed)
+            if "node-4" in x or any(i in x for i in removed.container_ids)] == []
+
+
 def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> None:
     # First `pulumi up`: nodes, inventory and one Ansible run.
     stack.pulumi("stack", "init")
@@ -111,20 +148,7 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     stack.pulumi("preview", "--expect-no-changes")
     assert secrets_in_clear_in_the_state(stack) == 0
 
-    # `.smack/stacks/<stack>` lost (a fresh clone with the same backend and passphrase): the
-    # SSH key and the credentials come back from the state, the same ones; no node changes
-    # and Ansible does not run (its log went with the directory and stays absent).
-    key = state_dir(stack.name) / "ssh" / "id_ed25519"
-    kept = (key.read_text(), credentials_file(stack.name).read_text())
-    shutil.rmtree(state_dir(stack.name))
-    restored = stack.smack("up")
-    assert "2 updated" in restored.stdout and "8 unchanged" in restored.stdout, restored.stdout
-    assert (key.read_text(), credentials_file(stack.name).read_text()) == kept
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert stat.S_IMODE(credentials_file(stack.name).stat().st_mode) == 0o600
-    assert stack.containers() == first
-    assert stack.runs_of_site() == 0
-    stack.pulumi("preview", "--expect-no-changes")
+    lose_the_local_state_and_come_back(stack, first)
 
     # 3 → 4: one node more, everything else kept, Ansible reruns (node-1 learns node-4).
     stack.write_settings(count=4)
@@ -139,18 +163,7 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     listed = stack.outputs()["endpoints"]["mesos"]["agents"]  # type: ignore[index]
     assert len(listed.split(",")) == 4
 
-    # 4 → 3: node-4's agent is drained first (remove-node.yml: Mesos maintenance, machine
-    # down, agent stopped, machine up again), then exactly node-4 goes; the rest is untouched.
-    stack.write_settings(count=3)
-    removed = footprint(stack.podman, [stack.node(4)])
-    shrunk = stack.pulumi("up", "--yes")
-    assert "remove-node.yml: 4 host(s)" in shrunk.stdout + shrunk.stderr
-    assert stack.containers() == first
-    assert sorted(agents(stack)) == addresses
-    assert maintenance_schedule(stack) == {}  # drained, then released
-    assert "node-4" not in stack.exec(1, "cat", "/etc/hosts")
-    assert [x for x in leftovers(stack.podman, stack.name, removed)
-            if "node-4" in x or any(i in x for i in removed.container_ids)] == []
+    shrink_from_the_state(stack, first, addresses)
 
     # `smack destroy`: every node, the network, the key and the inventory are gone.
     everything = footprint(stack.podman, sorted(first))

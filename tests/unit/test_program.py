@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -103,29 +104,51 @@ def test_aws_stack_hands_its_nodes_to_the_inventory(tmp_path, monkeypatch) -> No
                for h in hosts.values())
 
 
-def test_nodes_the_inventory_has_and_the_plan_drops_are_retired_first(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from infra import program
+def _inventory(*hosts: str) -> dict[str, str]:
+    return {"hosts.yml": "all:\n  hosts:\n" + "".join(f"    {h}: {{}}\n" for h in hosts),
+            "group_vars/all.yml": "x: 1\n", "known_hosts": ""}
 
-    directory = tmp_path / "inventories" / "unit"
-    directory.mkdir(parents=True)
-    (directory / "hosts.yml").write_text(
-        "all:\n  hosts:\n" + "".join(f"    node-{n}: {{}}\n" for n in range(1, 6)))
-    monkeypatch.setattr(program, "inventory_dir", lambda _stack: directory)
+
+RETIRE = {"playbook": "remove-node.yml", "stack": "unit", "forks": 5, "verbosity": 0}
+
+
+def test_hosts_the_kept_inventory_has_and_the_new_one_drops_leave_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scale-in is decided from the inventory the state kept, not from this machine's disk:
+    the directory is gone, the leaving nodes are still retired on the inventory that lists
+    them, and only then is the new inventory written."""
+    from infra import ansible
+
+    monkeypatch.setenv("SMACK_STATE_DIR", str(tmp_path / "state"))
+    seen: list[tuple[dict[str, Any], str]] = []
+    monkeypatch.setattr(ansible, "run_in_worker", lambda args, _stream: seen.append(
+        (args, Path(args["inventory"]).read_text())) or {})
+    directory = tmp_path / "inventories" / "unit"  # lost: never written on this machine
+    olds = {"dir": str(directory), "files": _inventory(*(f"node-{n}" for n in range(1, 6))),
+            "retire": RETIRE}
+    news = {**olds, "files": _inventory("node-1", "node-2", "node-3")}
+    outs = ansible.InventoryFilesProvider().update("", olds, news).outs
+    [(args, inventory_then)] = seen
+    assert args["playbook"] == "remove-node.yml"
+    assert args["extravars"] == {"remove_nodes": "node-4,node-5"}
+    assert args["inventory"] == str(directory / "hosts.yml") and args["forks"] == 5
+    assert "node-5" in inventory_then  # run on the inventory that still had them
+    assert (directory / "hosts.yml").read_text() == news["files"]["hosts.yml"]
+    assert outs["digest"]
+
+
+def test_nothing_is_retired_when_no_host_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import ansible
+
+    monkeypatch.setenv("SMACK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(ansible, "run_in_worker", lambda *_a: pytest.fail("ran a playbook"))
+    olds = {"dir": str(tmp_path / "inv"), "files": _inventory("node-1"), "retire": RETIRE}
+    grown = {**olds, "files": _inventory("node-1", "node-2")}
+    ansible.InventoryFilesProvider().update("", olds, grown)
+    # The program hands the inventory its retire step; no separate retire resource.
     rec = run_program({"smack:target": "local"})
-    retire = rec.named("retire").inputs
-    assert retire["playbook"] == "remove-node.yml"
-    assert retire["extravars"] == {"remove_nodes": "node-4,node-5"}
-    assert retire["inventory"] == str(directory / "hosts.yml")
-    assert retire["keep_on_delete"] is True
-    # The inventory is rewritten only after the leaving nodes were taken out.
-    assert rec.names().index("retire") < rec.names().index("inventory")
+    assert rec.named("inventory").inputs["retire"]["playbook"] == "remove-node.yml"
+    assert "retire" not in rec.names()
 
 
-def test_nothing_is_retired_when_every_inventory_host_is_planned(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from infra import program
-
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    node-1: {}\n    node-2: {}\n")
-    monkeypatch.setattr(program, "inventory_dir", lambda _stack: tmp_path)
-    assert "retire" not in run_program({"smack:target": "local"}).names()
