@@ -15,8 +15,8 @@ from infra.config import Settings
 from infra.credentials import credentials_file, ensure_credentials, remove_credentials
 from infra.inventory import remove_inventory, render_inventory, write_inventory
 from infra.kafka_access import principals as kafka_principals
+from infra.nodes.keypair import StackKeyPairProvider
 from infra.nodes.local import (
-    LocalKeyPairProvider,
     LocalNetworkProvider,
     LocalNodeProvider,
     local_specs,
@@ -45,7 +45,7 @@ class DirectLocalCluster:
         """Create what is missing and delete surplus nodes, like `pulumi up` would."""
         probe = local_specs(self.settings, public_key="")
         if self.key is None:
-            self.key = LocalKeyPairProvider().create(probe.key).outs
+            self.key = StackKeyPairProvider().create(probe.key).outs
         specs = local_specs(self.settings, public_key=self.key["public_key"])
         if self.network is None:
             self.network = LocalNetworkProvider().create(specs.network).outs
@@ -89,7 +89,7 @@ class DirectLocalCluster:
         remove_inventory(self.inventory.parent)
         remove_credentials(credentials_file(self.settings.stack))
         for provider, outs in ((LocalNetworkProvider(), self.network),
-                               (LocalKeyPairProvider(), self.key)):
+                               (StackKeyPairProvider(), self.key)):
             if outs is not None:
                 try:
                     provider.delete("", outs)
