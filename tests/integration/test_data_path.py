@@ -130,7 +130,7 @@ def test_smack_verify_proves_the_data_path_and_leaves_nothing(cluster: DirectLoc
     out = " ".join(verified.stdout.split())
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "data path" in out, out
-    assert "10000 events produced (acks=all), consumed, written and read back at QUORUM" in out
+    assert "2000 events produced (acks=all), consumed, written and read back at QUORUM" in out
     assert "p50" in out and "p99" in out and "events/s end to end" in out
     # Only the deployed pipeline's topic and keyspace are left.
     topics = nodes.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list").split()
