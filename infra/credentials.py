@@ -18,7 +18,7 @@ import yaml
 
 from infra.cassandra_access import ADMIN_ROLE, JMX_USER, LOGIN_ROLES
 from infra.kafka_access import ADMIN_PRINCIPAL
-from infra.paths import state_dir
+from infra.paths import remove_if_empty, state_dir
 from infra.pki import is_authority, new_authority
 
 # Mesos principals (framework, agent and operator authentication) and Marathon's HTTP user.
@@ -126,8 +126,7 @@ def ensure_credentials(path: Path, known: dict[str, Any] | None = None,
 def remove_credentials(path: Path) -> None:
     path.unlink(missing_ok=True)
     # The stack's state directory goes too once nothing else of the stack is in it.
-    if path.parent.is_dir() and not any(path.parent.iterdir()):
-        path.parent.rmdir()
+    remove_if_empty(path.parent)
 
 
 def _principals(props: dict[str, Any]) -> list[str]:
