@@ -303,17 +303,22 @@ def _retire(olds: dict[str, Any], news: dict[str, Any]) -> None:
         return
     directory = Path(news["dir"])
     write_inventory(directory, olds["files"])
-    stack = retire["stack"]
-    log = state_dir(stack) / f"{Path(retire['playbook']).stem}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.write(f"{', '.join(leaving)} leave the cluster before deletion "
                      f"(playbooks/{retire['playbook']})\n")
-    args = {"playbook": retire["playbook"], "inventory": str(directory / "hosts.yml"),
-            "stack": stack, "limit": None, "tags": None,
-            "extravars": {"remove_nodes": ",".join(leaving)},
-            "forks": int(retire.get("forks", 20)), "verbosity": int(retire.get("verbosity", 0))}
+    _run_logged({"playbook": retire["playbook"], "inventory": str(directory / "hosts.yml"),
+                 "stack": retire["stack"], "limit": None, "tags": None,
+                 "extravars": {"remove_nodes": ",".join(leaving)},
+                 "forks": int(retire.get("forks", 20)),
+                 "verbosity": int(retire.get("verbosity", 0))})
+
+
+def _run_logged(args: dict[str, Any]) -> dict[str, Any]:
+    """run_in_worker with its lines on the provider's stderr (the engine shows them as the
+    update runs) and in .smack/stacks/<stack>/<playbook>.log for later."""
+    log = state_dir(args["stack"]) / f"{Path(args['playbook']).stem}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
-        run_in_worker(args, _Tee(stream, sys.stderr))
+        return run_in_worker(args, _Tee(stream, sys.stderr))
 
 
 class InventoryFilesProvider(dyn.ResourceProvider):
@@ -414,19 +419,12 @@ class AnsibleRunProvider(dyn.ResourceProvider):
     ]
 
     def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        stack = props["stack"]
-        log = state_dir(stack) / f"{Path(props['playbook']).stem}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # The engine shows a provider's stderr under the stack as the update runs; the log
-        # file keeps the same lines for later.
-        args = {
-            "playbook": props["playbook"], "inventory": props["inventory"], "stack": stack,
-            "limit": props.get("limit") or None, "tags": props.get("tags") or None,
-            "extravars": props.get("extravars") or {}, "forks": int(props.get("forks", 20)),
-            "verbosity": int(props.get("verbosity", 0)),
-        }
-        with log.open("a") as stream:
-            outputs = run_in_worker(args, _Tee(stream, sys.stderr))
+        outputs = _run_logged({
+            "playbook": props["playbook"], "inventory": props["inventory"],
+            "stack": props["stack"], "limit": props.get("limit") or None,
+            "tags": props.get("tags") or None, "extravars": props.get("extravars") or {},
+            "forks": int(props.get("forks", 20)), "verbosity": int(props.get("verbosity", 0)),
+        })
         return {**props, **outputs}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
