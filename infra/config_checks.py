@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from typing import TYPE_CHECKING
 
+from infra import daemon_flags
 from infra.ec2_types import architecture
 from infra.kafka_access import principal_errors
 from infra.role_specs import grammar_error, var_errors
@@ -157,13 +159,32 @@ def _vars_checks(s: Settings) -> list[str]:
     return problems + var_errors("common", f"{NS}:common.vars", s.common.vars)
 
 
+# The options each daemon's real --help lists: an unknown one stops the daemon at start.
+_DAEMON_OPTIONS = {"mesos_master": ("mesos-master 1.11", daemon_flags.MESOS_MASTER),
+                   "mesos_agent": ("mesos-agent 1.11", daemon_flags.MESOS_AGENT),
+                   "marathon": ("Marathon 1.11", daemon_flags.MARATHON)}
+
+
 def _flag_checks(s: Settings) -> list[str]:
-    """Mesos flag files and Marathon's MARATHON_<NAME> lines take one line per flag."""
+    """Mesos flag files and Marathon's MARATHON_<NAME> lines take one line per flag, and only
+    options the daemon knows: the real ones exit at once on an unknown option."""
     problems = []
     for svc in ("mesos_master", "mesos_agent", "marathon"):
-        wrong = grammar_error(f"{svc}_flags", getattr(s.services, svc).flags)
+        flags = getattr(s.services, svc).flags
+        wrong = grammar_error(f"{svc}_flags", flags)
         if wrong:
             problems.append(f"{NS}:services.{svc}.flags: not allowed: {wrong}")
+        program, known = _DAEMON_OPTIONS[svc]
+        given = getattr(s.services, svc)
+        by_var = given.vars.get(f"{svc}_flags")
+        by_var = by_var if isinstance(by_var, dict) else {}
+        for where, names in ((f"{svc}.flags", flags), (f"{svc}.vars.{svc}_flags", by_var)):
+            for name in sorted(str(n) for n in names if str(n) not in known):
+                near = difflib.get_close_matches(name, sorted(known), n=3)
+                problems.append(
+                    f"{NS}:services.{where}.{name}: not an option of {program} (its --help "
+                    f"does not list it, and the daemon refuses to start with it)"
+                    + (f"; did you mean {', '.join(near)}?" if near else ""))
     return problems
 
 

@@ -214,6 +214,29 @@ def test_help_and_the_launcher_s_own_usage(procs: Processes) -> None:
         [line for line in real if "currently" not in line]
 
 
+def test_the_options_are_those_of_the_real_binarys_help() -> None:
+    """The option table once came from documentation that stops at 1.7: it took options real
+    1.11.24 refuses (tracing, assets_path, ...) and refused real ones (disable_ha's siblings,
+    metrics reporters, graceful_shutdown_timeout). Every option of the real --help parses;
+    the documented-only ones end like an unknown option does on the real binary."""
+    from tests.standins.gen_flag_tables import parse_marathon_help
+    from tests.standins.standin.marathon_flags import ScallopError, parse
+
+    real = parse_marathon_help((SAMPLES / "help.stdout").read_text())
+    assert len(real) > 100
+    for option in real:
+        if option["name"] == "help" or f"--{option['name']}" in ARGS:
+            continue
+        value = ["1000"] if option["arg"] else []
+        given = parse([*ARGS, f"--{option['name']}", *value])
+        assert str(option["name"]).removeprefix("disable_") in given["given_options"] or \
+            option["name"] in given["given_options"], option
+    for gone in ("tracing", "assets_path", "revive_offers_repetitions", "task_lost_expunge_gc",
+                 "mesos_heartbeat_interval"):
+        with pytest.raises(ScallopError, match=f"^Unknown option '{gone}'$"):
+            parse([*ARGS, f"--{gone}"])
+
+
 # ----- the running cluster -------------------------------------------------------------------
 
 

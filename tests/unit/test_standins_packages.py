@@ -256,6 +256,8 @@ def test_flag_tables_are_generated_from_the_reference() -> None:
         assert (gen_flag_tables.DATA_DIR / name).read_text() == content, (
             f"run gen_flag_tables: {name}"
         )
+    assert gen_flag_tables.DAEMON_FLAGS.read_text() == gen_flag_tables.daemon_flags(
+        reference_dir()), "run gen_flag_tables: infra/daemon_flags.py"
 
 
 # ----- mesos-init-wrapper -------------------------------------------------------------------

@@ -11,7 +11,8 @@ for option 'http_port': '8084 8083' - you should provide exactly one argument fo
 option"). MARATHON_HA=true is an error too; use MARATHON_HA= instead. The MARATHON_APP_*
 variables Marathon sets for its own tasks are not read (not sample-backed).
 MESOSPHERE_HTTP_CREDENTIALS sets --http_credentials when the flag is not given (--help).
-Flag list: marathon-1.11-flags.tsv (data/marathon-flags.json).
+Flag list: the real 1.11.24 `--help` (real-marathon-samples/help.stdout), with the TSV's
+required options, integer types and summaries (data/marathon-flags.json).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ScallopError(Exception):
 @dataclass(frozen=True)
 class Option:
     name: str
-    kind: str  # value, toggle, flag, boolean
+    kind: str  # value, toggle, flag
     default: str | None
     integer: bool
     required: bool
@@ -82,15 +83,9 @@ def _take_values(inline: str | None, rest: list[str]) -> list[str]:
     return values
 
 
-def _switch(option: Option, negated: bool, inline: str | None, rest: list[str],
-            given: dict[str, object]) -> bool:  # fmt: skip
-    """The value of a toggle (--x/--no-x), a flag or a boolean option (--x [true|false])."""
-    if option.kind == "boolean":
-        value = inline if inline is not None else (
-            rest.pop(0) if rest and rest[0] in ("true", "false") else "true")
-        if value not in ("true", "false"):
-            raise ScallopError(f"Bad arguments for option '{option.name}': '{value}'")
-        return value == "true"
+def _switch(option: Option, negated: bool, inline: str | None,
+            given: dict[str, object]) -> bool:
+    """The value of a toggle (--x/--disable_x) or a flag (--x)."""
     if option.name in given:
         raise ScallopError(f"Option '{option.name}' is specified more than once")
     if inline is not None:
@@ -116,8 +111,8 @@ def parse(argv: list[str]) -> dict[str, object]:
             given[name] = True
             continue
         option, negated = _resolve(name, known)
-        if option.kind in ("toggle", "flag", "boolean"):
-            given[option.name] = _switch(option, negated, inline if eq else None, rest, given)
+        if option.kind in ("toggle", "flag"):
+            given[option.name] = _switch(option, negated, inline if eq else None, given)
         else:
             # Scallop gathers every argument of every occurrence, then wants exactly one.
             values.setdefault(option.name, []).extend(_take_values(inline if eq else None, rest))
@@ -144,7 +139,7 @@ def _with_defaults(given: dict[str, object], known: dict[str, Option]) -> dict[s
             conf[option.name] = given[option.name]
         elif option.kind == "toggle":
             conf[option.name] = option.default == "enabled"
-        elif option.kind in ("flag", "boolean"):
+        elif option.kind == "flag":
             conf[option.name] = option.default == "true"
         elif option.default is not None and option.integer:
             conf[option.name] = option.default
