@@ -8,9 +8,11 @@ again only when the inventory, the variables or the content of roles/ and playbo
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from infra.errors import AnsibleRunError
 from infra.inventory import remove_inventory, write_inventory
 from infra.paths import PROJECT_DIR, state_dir
 from infra.progress import LineProgress, Progress, Writer, default_progress
+from infra.retire import removal_extravars
 
 CONTENT_DIRS = ("roles", "playbooks", "plugins")
 CONTENT_FILES = ("ansible.cfg",)
@@ -73,8 +76,10 @@ class PlaybookResult:
 
 
 def content_digest(project_dir: Path = PROJECT_DIR) -> str:
-    """Hash of everything Ansible reads from the project: roles, playbooks, plugins,
-    ansible.cfg."""
+    """Hash of what Ansible reads from the project (roles, playbooks, plugins, ansible.cfg),
+    in a form where comments and layout do not count: a new digest makes `up` run site.yml
+    on every node, which must follow a change in what the roles do or render, not in how
+    their source is written."""
     h = hashlib.sha256()
     paths: list[Path] = [project_dir / f for f in CONTENT_FILES]
     for directory in CONTENT_DIRS:
@@ -83,8 +88,36 @@ def content_digest(project_dir: Path = PROJECT_DIR) -> str:
         if "__pycache__" in path.parts or not path.exists():
             continue
         h.update(str(path.relative_to(project_dir)).encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+        h.update(_meaning(path) + b"\0")
     return h.hexdigest()
+
+
+# The C loader when libyaml is there: every `up` digests ~200 YAML files.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}\n?", re.DOTALL)
+
+
+def _meaning(path: Path) -> bytes:
+    """A file's content without what cannot change a run: YAML as the data it loads to, Python
+    as its syntax tree, Jinja templates without {# comments #}, ansible.cfg without comment
+    lines. Files copied to the nodes as they are (roles' files/) count byte for byte, comments
+    included: they land on the nodes. Anything that does not parse counts as its bytes."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode()
+        if path.suffix in (".yml", ".yaml") and "files" not in path.parts:
+            return json.dumps(yaml.load(text, Loader=_YAML_LOADER), sort_keys=True,  # noqa: S506 - a safe loader
+                              default=str).encode()
+        if path.suffix == ".py":
+            return ast.dump(ast.parse(text)).encode()
+        if path.suffix == ".j2":
+            return _JINJA_COMMENT.sub("", text).encode()
+        if path.name == "ansible.cfg":
+            return "\n".join(line for line in text.splitlines()
+                             if line.strip() and not line.lstrip().startswith(("#", ";"))).encode()
+    except (UnicodeDecodeError, yaml.YAMLError, SyntaxError, ValueError):
+        pass
+    return raw
 
 
 def control_path_dir(stack: str) -> Path:
@@ -117,6 +150,16 @@ def forget_runs(stack: str) -> None:
             directory.rmdir()
         except OSError:
             break
+
+
+def _changed_path(res: dict[str, Any]) -> str:
+    """The file a changed task wrote (or would write, in check mode), never its content: the
+    diffs of configuration files can hold credentials."""
+    diffs = res.get("diff")
+    for diff in diffs if isinstance(diffs, list) else [diffs]:
+        if isinstance(diff, dict) and diff.get("after_header"):
+            return str(diff["after_header"])
+    return str(res.get("dest") or res.get("path") or "")
 
 
 class _Events:
@@ -153,7 +196,9 @@ class _Events:
                     f"({_where(data)}): {_message(res)}"
                 )
             if status == "ok" and res.get("changed"):
-                self.changed_tasks.append(f"{host}: {data.get('task', '?')}")
+                target = _changed_path(res)
+                self.changed_tasks.append(f"{host}: {data.get('task', '?')}"
+                                          + (f" ({target})" if target else ""))
             self.progress.result(host, status)
         return True
 
@@ -303,11 +348,14 @@ def _retire(olds: dict[str, Any], news: dict[str, Any]) -> None:
         return
     directory = Path(news["dir"])
     write_inventory(directory, olds["files"])
+    dead = [h for h in retire.get("dead") or [] if h in leaving]
     sys.stderr.write(f"{', '.join(leaving)} leave the cluster before deletion "
-                     f"(playbooks/{retire['playbook']})\n")
+                     f"(playbooks/{retire['playbook']}"
+                     + (f"; gone for good, not connected to: {', '.join(dead)}" if dead else "")
+                     + ")\n")
     _run_logged({"playbook": retire["playbook"], "inventory": str(directory / "hosts.yml"),
                  "stack": retire["stack"], "limit": None, "tags": None,
-                 "extravars": {"remove_nodes": ",".join(leaving)},
+                 "extravars": removal_extravars(leaving, retire.get("dead") or []),
                  "forks": int(retire.get("forks", 20)),
                  "verbosity": int(retire.get("verbosity", 0))})
 
@@ -432,6 +480,10 @@ class AnsibleRunProvider(dyn.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         changed = [k for k in self.TRIGGERS if olds.get(k) != news.get(k)]
+        # `smack up --converge` (a new token each time) runs it although nothing changed here,
+        # to repair what drifted on the nodes; a run without the token does not count as one.
+        if news.get("converge") and news.get("converge") != olds.get("converge"):
+            changed.append("converge")
         return dyn.DiffResult(changes=bool(changed), replaces=[])
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -116,12 +117,58 @@ def cmd_up(args: argparse.Namespace) -> int:
     if settings.target == "local":
         cmd_image(args)
     from infra import engine  # noqa: PLC0415 - pulls in the automation API only when needed
+    from infra.program import CONVERGE_ENV  # noqa: PLC0415
 
-    outputs = engine.run(args.command, args.stack, _stream)
+    converge = {CONVERGE_ENV: secrets.token_hex(8)} if getattr(args, "converge", False) else None
+    outputs = engine.run(args.command, args.stack, _stream, converge)
     if args.command == "up":
         print_outputs(args.stack, outputs)
         _say_standins(args.stack)
+    elif not args.engine_only:
+        return _preview_nodes(args.stack)
     return 0
+
+
+def _preview_nodes(stack: str) -> int:
+    """What site.yml would change on the nodes as they are now (check mode): drift shows up
+    here even when the engine sees no change. Which files and tasks, never file contents."""
+    from infra import ansible  # noqa: PLC0415
+    from infra.paths import inventory_dir  # noqa: PLC0415
+
+    inventory = inventory_dir(stack) / "hosts.yml"
+    if not inventory.is_file():
+        console.print(f"stack {stack}: no nodes converged yet, so no Ansible check to run")
+        return 0
+    try:
+        result = ansible.run_playbook("site.yml", inventory, stack=stack, check=True)
+    except AnsibleRunError as err:
+        _failure_table(stack, err, "site.yml --check")
+        return 1
+    if not result.changed_tasks:
+        console.print(f"[green]stack {stack}: site.yml --check: no task would change on "
+                      f"{len(result.hosts)} host(s); the nodes are as converged[/green]")
+        return 0
+    table = Table(title="site.yml --check: would change (`smack up --converge` applies it)",
+                  title_justify="left")
+    table.add_column("host")
+    table.add_column("task (file)", overflow="fold")
+    for line in result.changed_tasks:
+        host, _, task = line.partition(": ")
+        table.add_row(host, task)
+    console.print(table)
+    console.print(f"[yellow]stack {stack}: {len(result.changed_tasks)} task(s) on "
+                  f"{len({r.partition(': ')[0] for r in result.changed_tasks})} host(s) would "
+                  f"change[/yellow]")
+    return 0
+
+
+def _failure_table(stack: str, err: AnsibleRunError, what: str) -> None:
+    table = Table(title=f"{what}: failed", title_justify="left")
+    table.add_column("host, task and message", overflow="fold")
+    for failure in err.failures:
+        table.add_row(Text(failure, style="red"))
+    console.print(table)
+    console.print(f"[red]stack {stack}: {what} failed ({len(err.failures)} failure(s) above)[/red]")
 
 
 def _say_standins(stack: str) -> None:
@@ -203,13 +250,7 @@ def _run_verb(stack: str, playbook: str, done: str,
         result = ansible.run_playbook(playbook, inventory, stack=stack, extravars=extravars)
     except AnsibleRunError as err:
         # A failed verification or a refused step is a finding, not a usage error: exit 1.
-        table = Table(title=f"{err.playbook}: failed", title_justify="left")
-        table.add_column("host, task and message", overflow="fold")
-        for failure in err.failures:
-            table.add_row(Text(failure, style="red"))
-        console.print(table)
-        console.print(f"[red]stack {stack}: {err.playbook} failed "
-                      f"({len(err.failures)} failure(s) above)[/red]")
+        _failure_table(stack, err, err.playbook)
         return 1
     for table in _verify_tables(result):
         console.print(table)
@@ -228,25 +269,46 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from infra import engine  # noqa: PLC0415
     from infra.scale import scaled_settings  # noqa: PLC0415
 
     settings = load_stack_file(PROJECT_DIR, args.stack)
     # The new count is checked like any setting before the stack file changes.
     index, old, _new = scaled_settings(settings, PROJECT_DIR, args.group, args.count)
-    group = settings.nodes[index].name
+    console.print(f"stack {args.stack}: node group {settings.nodes[index].name}, "
+                  f"{old} -> {args.count} node(s)")
+    _set_count_and_up(args.stack, index, old, args.count)
+    return 0
+
+
+def cmd_remove_node(args: argparse.Namespace) -> int:
+    from infra.retire import DEAD_NODES_ENV  # noqa: PLC0415
+    from infra.scale import removal  # noqa: PLC0415
+
+    settings = load_stack_file(PROJECT_DIR, args.stack)
+    index, old = removal(settings, PROJECT_DIR, args.node, dead=args.dead)
+    how = ("gone for good: the survivors take over its data, nothing connects to it"
+           if args.dead else "drained and decommissioned first")
+    console.print(f"stack {args.stack}: {args.node} leaves ({how}); node group "
+                  f"{settings.nodes[index].name}, {old} -> {old - 1} node(s)")
+    _set_count_and_up(args.stack, index, old, old - 1,
+                      {DEAD_NODES_ENV: args.node} if args.dead else None)
+    return 0
+
+
+def _set_count_and_up(stack: str, index: int, old: int, new: int,
+                      extra_env: dict[str, str] | None = None) -> None:
+    from infra import engine  # noqa: PLC0415
+
     key = f"smack:nodes[{index}].count"
-    console.print(f"stack {args.stack}: node group {group}, {old} -> {args.count} node(s)")
-    engine.set_config(args.stack, key, args.count)
+    engine.set_config(stack, key, new)
     try:
-        outputs = engine.run("up", args.stack, _stream)
+        outputs = engine.run("up", stack, _stream, extra_env)
     except BaseException:
         # The stack file keeps describing the cluster that is really there.
-        engine.set_config(args.stack, key, old)
-        errors.print(f"stack {args.stack}: {key} put back to {old}")
+        engine.set_config(stack, key, old)
+        errors.print(f"stack {stack}: {key} put back to {old}")
         raise
-    print_outputs(args.stack, outputs)
-    return 0
+    print_outputs(stack, outputs)
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
@@ -288,11 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_stack(sub.add_parser("image", help="build the local nodes' base image if missing"))
     sub.add_parser("env", help="print shell exports for running plain `pulumi` (eval them)")
     for name, text in (("up", "create or update the stack and converge the cluster"),
-                       ("preview", "show what `up` would change"),
+                       ("preview", "show what `up` would change: the engine's plan, then what "
+                                   "site.yml would change on the nodes (check mode)"),
                        ("destroy", "remove every node and everything smack made for the stack")):
         p = with_stack(sub.add_parser(name, help=text))
         p.add_argument("-y", "--yes", action="store_true",
                        help="do not ask for confirmation (destroy asks otherwise)")
+        if name == "up":
+            p.add_argument("--converge", action="store_true",
+                           help="run site.yml on every node even when no input changed, to "
+                                "repair drift (a file edited by hand, a unit stopped)")
+        if name == "preview":
+            p.add_argument("--engine-only", action="store_true",
+                           help="only the engine's plan; skip the check-mode Ansible run")
     with_stack(sub.add_parser("outputs", help="show the stack's nodes and endpoints"))
     with_stack(sub.add_parser(
         "status", help="check every service of the stack now, from this machine "
@@ -311,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  "group whose nodes run Mesos agents")
     p.add_argument("count", type=int)
     p = with_stack(sub.add_parser(
+        "remove-node", help="take the last node of a group out of the cluster and delete it "
+                            "(drained first; --dead: gone for good, the survivors take over)"))
+    p.add_argument("node", help="node name, e.g. node-4: the highest-numbered of its group")
+    p.add_argument("--dead", action="store_true",
+                   help="the node is gone for good: nothing connects to it; its Mesos machine "
+                        "is marked DOWN, its Kafka partitions reassigned and its Cassandra "
+                        "ranges rebuilt from the other replicas (nodetool removenode)")
+    p = with_stack(sub.add_parser(
         "bundle", help="build the offline artifact bundle (ZooKeeper, Kafka, Cassandra, Spark) "
                        "for the stack's service versions"))
     p.add_argument("--dir", help="bundle directory (default: smack:artifacts.bundle_dir, "
@@ -325,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"validate": cmd_validate, "image": cmd_image, "env": cmd_env, "up": cmd_up,
                 "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs,
                 "bundle": cmd_bundle, "status": cmd_status, "verify": cmd_verify,
-                "restart": cmd_restart, "scale": cmd_scale}
+                "restart": cmd_restart, "scale": cmd_scale, "remove-node": cmd_remove_node}
     try:
         return handlers[args.command](args)
     except SmackError as err:

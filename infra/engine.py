@@ -95,12 +95,13 @@ def require_cli() -> Path:
     return bin_dir
 
 
-def select_stack(stack: str) -> auto.Stack:
-    """The stack `stack` of this project, created in the backend on first use."""
+def select_stack(stack: str, extra_env: dict[str, str] | None = None) -> auto.Stack:
+    """The stack `stack` of this project, created in the backend on first use; `extra_env`
+    reaches the program and its providers for the commands run on it."""
     from pulumi import automation as auto  # noqa: PLC0415 - heavy, only for engine commands
 
     bin_dir = require_cli()
-    env = engine_env()
+    env = {**engine_env(), **(extra_env or {})}
     command = auto.PulumiCommand(root=str(bin_dir.parent))
     workspace = auto.LocalWorkspaceOptions(
         work_dir=str(PROJECT_DIR), pulumi_home=env["PULUMI_HOME"], env_vars=env,
@@ -171,11 +172,12 @@ class TracebackFilter:
         self.sink(line)
 
 
-def run(command: str, stack: str, on_output: Callable[[str], Any]) -> dict[str, Any]:
+def run(command: str, stack: str, on_output: Callable[[str], Any],
+        extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run up, preview or destroy on `stack`; return the stack outputs (empty after destroy)."""
     from pulumi import automation as auto  # noqa: PLC0415
 
-    target = select_stack(stack)
+    target = select_stack(stack, extra_env)
     on_output = TracebackFilter(on_output)
     try:
         if command == "up":

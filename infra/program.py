@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
+from infra.retire import dead_nodes_from_env
+
+# Set by `smack up --converge` (a new token per run): site.yml runs although no input changed.
+CONVERGE_ENV = "SMACK_CONVERGE"
 
 
 def _raw_config() -> dict[str, Any]:
@@ -67,11 +72,13 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
         )
     )
     # Nodes the last inventory (in the state) has and this one drops leave the cluster
-    # (remove-node.yml) inside the inventory's update, before the engine deletes them.
+    # (remove-node.yml) inside the inventory's update, before the engine deletes them; those
+    # named in SMACK_DEAD_NODES are gone for good and only the survivors act.
     inventory = InventoryFiles("inventory", {
         "dir": str(directory), "files": files,
         "retire": {"playbook": REMOVE_PLAYBOOK, "stack": settings.stack,
-                   "forks": settings.ansible.forks, "verbosity": settings.ansible.verbosity},
+                   "forks": settings.ansible.forks, "verbosity": settings.ansible.verbosity,
+                   "dead": dead_nodes_from_env(dict(os.environ))},
     })
     credentials = credentials or stack_credentials(settings)
     return AnsibleRun(
@@ -85,6 +92,7 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
             "extravars": {},
             "forks": settings.ansible.forks,
             "verbosity": settings.ansible.verbosity,
+            "converge": os.environ.get(CONVERGE_ENV, ""),
         },
         pulumi.ResourceOptions(depends_on=[inventory, credentials]),
     )

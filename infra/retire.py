@@ -17,6 +17,30 @@ from infra.errors import SmackError
 from infra.inventory import INVENTORY_FILES, inventory_digest
 
 PLAYBOOK = "remove-node.yml"
+# Nodes gone for good, for one `pulumi up`: `smack remove-node NODE --dead` sets it. Not a
+# stack setting on purpose: it is a decision about one removal, not a property of the stack.
+DEAD_NODES_ENV = "SMACK_DEAD_NODES"
+
+
+def dead_nodes_from_env(environ: dict[str, str]) -> list[str]:
+    """Names in SMACK_DEAD_NODES (comma-separated), in the order given."""
+    return [name.strip() for name in environ.get(DEAD_NODES_ENV, "").split(",") if name.strip()]
+
+
+def removal_extravars(leaving: Iterable[str], dead: Iterable[str]) -> dict[str, str]:
+    """remove-node.yml's extra variables for `leaving`; those of them in `dead` are not
+    connected to. Naming a dead node that does not leave is refused: it would be ignored."""
+    leaving = list(leaving)
+    gone = [name for name in dead if name in leaving]
+    stray = [name for name in dead if name not in leaving]
+    if stray:
+        raise SmackError(f"{DEAD_NODES_ENV}={','.join(dead)}: {', '.join(stray)} "
+                         f"{'is' if len(stray) == 1 else 'are'} not among the nodes this run "
+                         f"removes ({', '.join(leaving) or 'none'})")
+    extravars = {"remove_nodes": ",".join(leaving)}
+    if gone:
+        extravars["remove_dead_nodes"] = ",".join(gone)
+    return extravars
 
 
 def current_hosts(inventory: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""`smack scale GROUP COUNT`: which node group, and whether the new count is a valid setting."""
+"""`smack scale GROUP COUNT` and `smack remove-node NODE`: which node group, and whether the new
+count is a valid setting."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from infra.config import Settings, parse_settings, stack_file
+from infra.config import QUORUM_SERVICES, Settings, parse_settings, stack_file
 from infra.errors import SmackError
+from infra.topology import plan_nodes
 
 AGENTS = "agents"
 
@@ -41,3 +43,34 @@ def scaled_settings(settings: Settings, project_dir: Path, group: str, count: in
     nodes[index]["count"] = count
     config["smack:nodes"] = nodes
     return index, settings.nodes[index].count, parse_settings(settings.stack, config)
+
+
+def removal(settings: Settings, project_dir: Path, node: str, *, dead: bool) -> tuple[int, int]:
+    """(group index, old count) for taking `node` out: it must be the highest-numbered node
+    of its group (lowering a count drops exactly that one) and not hold a fixed quorum; the
+    lower count must be a valid setting. Raises before anything changes."""
+    flag = " --dead" if dead else ""
+    if settings.target == "baremetal":
+        raise SmackError(
+            f"stack '{settings.stack}' is baremetal: delete {node} from smack:baremetal.hosts, "
+            f"then run `{'SMACK_DEAD_NODES=' + node + ' ' if dead else ''}smack up -s "
+            f"{settings.stack}` (the node leaves the cluster before smack forgets it)")
+    plans = {plan.name: plan for plan in plan_nodes(settings)}
+    plan = plans.get(node)
+    if plan is None:
+        raise SmackError(f"stack '{settings.stack}' has no node '{node}'; nodes: "
+                         f"{', '.join(plans) or 'none'}")
+    group = settings.nodes[plan.group_index]
+    if plan.index != group.count:
+        raise SmackError(
+            f"{node} is not the last node of group '{group.name}' ({group.name}-{group.count} "
+            f"is): a count drops the highest-numbered nodes, so smack removes those only; "
+            f"remove {group.name}-{group.count} first, or keep {node}")
+    held = [s for s in plan.services if s in QUORUM_SERVICES]
+    if held:
+        raise SmackError(
+            f"{node} runs {', '.join(held)}, whose membership smack keeps fixed (a quorum); "
+            f"it cannot be removed{flag}. Bring it back (a replacement node under the same "
+            f"name and address) and rerun `smack up`")
+    index, old, _new = scaled_settings(settings, project_dir, group.name, group.count - 1)
+    return index, old

@@ -7,10 +7,12 @@ first node), a rerun that changes nothing and loses nothing (Kafka storage not f
 Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it leaves
 behind: nothing), the stack's endpoints reached from this machine with real clients; then day 2
 (the rolling restart under load is in test_rolling.py): removals that would break a quorum
-refused, a fourth node that joins although it was killed in the middle of its deploy, and its
-removal (agent drained, partitions moved, Cassandra decommissioned) with every row and message
-still readable; settings refused by name, a Kafka and Spark configuration change that restarts
-one node at a time while the others keep serving (and leaves ZooKeeper and Cassandra running);
+refused, a fourth and fifth node that join although the fourth was killed in the middle of
+its deploy, then their removal with every row and message still readable: the fourth the
+careful way (agent drained, partitions moved, Cassandra decommissioned), the fifth killed first
+and removed as dead (machine DOWN, partitions moved, `nodetool removenode` from a survivor);
+settings refused by name, a Kafka and Spark configuration change that restarts one node at a
+time while the others keep serving (and leaves ZooKeeper and Cassandra running);
 finally reset.yml, after which no unit, user, package, file, process or port of smack's is
 left.
 """
@@ -31,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import Settings
+from infra.config import Settings, SettingsError
 from infra.credentials import credentials_file
 from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
@@ -450,10 +452,14 @@ def test_marathon_has_one_leader_registered_and_the_apps_are_listed(stack: Stack
 def test_a_wrong_mesos_flag_fails_with_the_daemons_message_and_a_fix_converges(
         stack: Stack) -> None:
     name = stack.cluster.settings.stack
-    stack.cluster.settings = stack_settings(3, name, mesos_master={"flags": {"no_such_flag": "1"}})
-    stack.cluster.up()
+    # Through the stack settings the name is refused before anything runs; through Ansible
+    # (an inventory or extra variable) it reaches the daemon, which refuses it.
+    with pytest.raises(SettingsError, match=r"smack:services\.mesos_master\.flags\.no_such_flag: "
+                                            r"not an option of mesos-master 1\.11"):
+        stack_settings(3, name, mesos_master={"flags": {"no_such_flag": "1"}})
     with pytest.raises(AnsibleRunError) as caught:
-        stack.cluster.run("site.yml", tags="mesos_master")
+        stack.cluster.run("site.yml", tags="mesos_master",
+                          extravars={"mesos_master_flags": {"no_such_flag": "1"}})
     message = str(caught.value)
     assert "Failed to load unknown flag 'no_such_flag'" in message
     assert "node-1" in message and "mesos-master" in message
@@ -468,8 +474,6 @@ def test_a_wrong_mesos_flag_fails_with_the_daemons_message_and_a_fix_converges(
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
-    stack.cluster.settings = stack_settings(3, name)
-    stack.cluster.up()
     fixed = stack.cluster.run("site.yml", tags="mesos_master")
     assert all(stats.failed == 0 for stats in fixed.hosts.values())
     # The crash-looping master may be back (systemd restarts it) before the fix reaches it:
@@ -509,16 +513,21 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
 DATA_UNITS = ("zookeeper", "kafka", "cassandra", "mesos-master", "mesos-agent")
 
 
-@pytest.mark.parametrize(("nodes", "expected"), [
-    ("node-1", ["node-1: task 'Refuse to remove a member of a fixed quorum'",
-                "is a ZooKeeper server (3 in group zookeeper", "would break the quorum"]),
-    ("node-3,node-9", ["remove_nodes=node-3,node-9", "unknown: node-9"]),
+@pytest.mark.parametrize(("extravars", "expected"), [
+    ({"remove_nodes": "node-1"},
+     ["node-1: task 'Refuse to remove a member of a fixed quorum'",
+      "is a ZooKeeper server (3 in group zookeeper", "would break the quorum"]),
+    ({"remove_nodes": "node-3,node-9"}, ["remove_nodes=node-3,node-9", "unknown: node-9"]),
+    # Named dead but answering: refused before any survivor acts for it.
+    ({"remove_nodes": "node-3", "remove_dead_nodes": "node-3"},
+     ["node-3: task 'Refuse to remove an answering node without handing its data over'",
+      "node-3 answers over SSH, so it is not dead"]),
 ])
 def test_removals_that_break_a_quorum_are_refused(
-        stack: Stack, nodes: str, expected: list[str]) -> None:
+        stack: Stack, extravars: dict[str, str], expected: list[str]) -> None:
     before = {unit: stack.started_at(unit) for unit in DATA_UNITS}
     with pytest.raises(AnsibleRunError) as caught:
-        stack.cluster.run("remove-node.yml", extravars={"remove_nodes": nodes})
+        stack.cluster.run("remove-node.yml", extravars=extravars)
     for text in expected:
         assert text in str(caught.value)
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
@@ -581,14 +590,14 @@ def wait_for_app(stack: Stack, url: str, done: Any, timeout: float = 180) -> dic
         time.sleep(2)
 
 
-def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
+def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None:
     before = {unit: stack.started_at(unit) for unit in DATA_UNITS}
-    stack.cluster.settings = stack_settings(4, stack.cluster.settings.stack)
+    stack.cluster.settings = stack_settings(5, stack.cluster.settings.stack)
     stack.cluster.up()
     fourth = f"smack-{stack.cluster.settings.stack}-node-4"
     failure: list[BaseException] = []
 
-    # scale.yml: the node gets every role, the others only what changed for them.
+    # scale.yml: the new nodes get every role, the others only what changed for them.
     def deploy() -> None:
         try:
             stack.cluster.run("scale.yml")
@@ -611,19 +620,23 @@ def test_a_fourth_node_joins_even_when_killed_mid_deploy(stack: Stack) -> None:
     stack.engine.run("start", fourth)
 
     stack.cluster.run("scale.yml")
-    address = stack.cluster.created[fourth]["address"]
     status = stack.sh(1, "nodetool status")
-    assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
-    assert sum(line.startswith("UN  ") for line in status.splitlines()) == 4
-    assert "(id: 4 " in stack.sh(1, "kafka-broker-api-versions --bootstrap-server "
-                                    "$(hostname -i):9094")
+    for n in (4, 5):
+        address = stack.cluster.created[stack.container(n)]["address"]
+        assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
+    assert sum(line.startswith("UN  ") for line in status.splitlines()) == 5
+    brokers = stack.sh(1, "kafka-broker-api-versions --bootstrap-server $(hostname -i):9094")
+    assert "(id: 4 " in brokers and "(id: 5 " in brokers
     stack.sh(1, "mesos-check agents --masters " + ",".join(f"{a}:5050" for a in stack.addresses)
-             + " --count 4")
+             + " --count 5")
     # The nodes that were there keep their services running: nothing was restarted.
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
 
 
-def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> None:
+def test_scale_in_drains_one_node_removes_a_dead_one_and_keeps_every_row(stack: Stack) -> None:
+    """node-4 leaves the careful way (drained, reassigned, decommissioned); node-5 is killed
+    first and removed as dead (issue 16, item 4): nothing connects to it, the survivors mark
+    its machine DOWN, move its partitions and rebuild its ranges (nodetool removenode)."""
     servers = [f"{a}:9092" for a in stack.addresses]
     stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --create --topic scale "
                 "--partitions 8 --replication-factor 3 >/dev/null")
@@ -638,23 +651,32 @@ def test_scale_in_drains_and_decommissions_and_keeps_every_row(stack: Stack) -> 
         kafka.stop()
         rows.stop()
         producer.close(timeout=30)
-    fourth = stack.cluster.created[f"smack-{stack.cluster.settings.stack}-node-4"]["address"]
-    assert any(line.startswith(f"UN  {fourth} ") for line in
-               stack.sh(1, "nodetool status keep").splitlines())
+    leaving = {n: stack.cluster.created[stack.container(n)]["address"] for n in (4, 5)}
+    assert all(any(line.startswith(f"UN  {address} ") for line in
+                   stack.sh(1, "nodetool status keep").splitlines())
+               for address in leaving.values())
+    stack.engine.run("kill", stack.container(5))
 
     stack.cluster.settings = stack_settings(3, stack.cluster.settings.stack)
-    first = stack.cluster.retire()
+    first = stack.cluster.retire(dead=("node-5",))
     assert first is not None and first.changed > 0
-    again = stack.cluster.retire()
+    again = stack.cluster.retire(dead=("node-5",))
     assert again is not None and again.changed == 0, again.changed_tasks
     stack.cluster.up()
 
     status = stack.sh(1, "nodetool status")
-    assert fourth not in status
-    assert sum(line.startswith("UN  ") for line in status.splitlines()) == 3
-    replicas = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --describe")
-    assert not [line for line in replicas.splitlines()
-                if "Replicas:" in line and "4" in line.split("Replicas:")[1].split()[0].split(",")]
+    assert not [a for a in leaving.values() if a in status], status
+    assert [line[:2] for line in status.splitlines() if line[:2] in ("UN", "DN", "UL", "UJ")] \
+        == ["UN"] * 3, status
+    replicas = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --describe "
+                           "--topic scale")
+    placed = [(line.split("Replicas:")[1].split()[0], line.split("Isr:")[1].split()[0])
+              for line in replicas.splitlines() if "Replicas:" in line]
+    assert len(placed) == 8 and all(
+        sorted(r.split(",")) == sorted(i.split(",")) and not {"4", "5"} & set(r.split(","))
+        for r, i in placed), replicas
+    brokers = stack.sh(1, "kafka-broker-api-versions --bootstrap-server $(hostname -i):9094")
+    assert "(id: 4 " not in brokers and "(id: 5 " not in brokers
     masters = ",".join(f"{a}:5050" for a in stack.addresses)
     stack.sh(1, f"mesos-check agents --masters {masters} --count 3")
     leader = json.loads(stack.sh(1, f"mesos-check masters --masters {masters}"))["leader"]

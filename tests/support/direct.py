@@ -26,7 +26,7 @@ from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.progress import LineProgress
 from infra.retire import PLAYBOOK as REMOVE_PLAYBOOK
-from infra.retire import leaving_nodes
+from infra.retire import leaving_nodes, removal_extravars
 from infra.topology import plan_nodes
 
 
@@ -64,13 +64,14 @@ class DirectLocalCluster:
         write_inventory(self.inventory.parent, files)
         return nodes
 
-    def retire(self) -> PlaybookResult | None:
+    def retire(self, dead: tuple[str, ...] = ()) -> PlaybookResult | None:
         """Run remove-node.yml on the nodes the settings no longer plan, as `pulumi up` does
-        before deleting them (call it after changing `settings`, before `up`)."""
+        before deleting them (call it after changing `settings`, before `up`); `dead` names
+        those gone for good, as `smack remove-node --dead` does."""
         leaving = leaving_nodes(self.inventory, [p.name for p in plan_nodes(self.settings)])
         if not leaving:
             return None
-        return self.run(REMOVE_PLAYBOOK, extravars={"remove_nodes": ",".join(leaving)})
+        return self.run(REMOVE_PLAYBOOK, extravars=removal_extravars(leaving, dead))
 
     def run(self, playbook: str, **kwargs: Any) -> PlaybookResult:
         return run_playbook(playbook, self.inventory, stack=self.settings.stack,

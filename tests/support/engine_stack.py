@@ -65,9 +65,10 @@ class Stack:
         return proc
 
     def smack(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # Wide enough that rich keeps every table row on one line.
         proc = subprocess.run([str(BIN / "smack"), *args, "--stack", self.name],
                               cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
-                              timeout=1200)
+                              timeout=1200, env={**os.environ, "COLUMNS": "400"})
         if proc.returncode != 0:
             raise StackCommandError(
                 f"smack {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,10 @@ def test_run_repeats_only_when_a_trigger_changes() -> None:
     for key in ("inventory_digest", "content_digest", "playbook"):
         diff = provider.diff("id", props, {**props, key: "other"})
         assert diff.changes and not diff.replaces
+    # `smack up --converge`: a new token runs it; the next plain `up` (no token) does not.
+    assert provider.diff("id", props, {**props, "converge": "t1"}).changes
+    assert provider.diff("id", {**props, "converge": "t1"}, {**props, "converge": "t2"}).changes
+    assert not provider.diff("id", {**props, "converge": "t1"}, {**props, "converge": ""}).changes
 
 
 def test_content_digest_follows_role_content(tmp_path: Path) -> None:
@@ -77,8 +82,49 @@ def test_content_digest_follows_role_content(tmp_path: Path) -> None:
     before = content_digest(tmp_path)
     assert content_digest(tmp_path) == before
     defaults = tmp_path / "roles" / "common" / "defaults" / "main.yml"
-    defaults.write_text(defaults.read_text() + "\n")
+    text = defaults.read_text()
+    defaults.write_text(text + "\n")
+    assert content_digest(tmp_path) == before  # layout only
+    defaults.write_text(text + "common_new_knob: 1\n")
     assert content_digest(tmp_path) != before
+    defaults.write_text(text)
+    assert content_digest(tmp_path) == before
+
+
+@pytest.mark.parametrize(("path", "edit", "reruns"), [
+    # Comments and layout of what Ansible parses do not change what runs.
+    ("roles/kafka/tasks/main.yml", lambda s: "# why, not what\n" + s + "\n\n", False),
+    ("roles/kafka/defaults/main.yml", lambda s: s.replace("\n", "  # note\n", 3), False),
+    ("playbooks/filter_plugins/extravar_lists.py", lambda s: s + "\n# a remark\n", False),
+    ("roles/kafka/templates/server.properties.j2", lambda s: "{# a remark #}\n" + s, False),
+    ("ansible.cfg", lambda s: "# a remark\n" + s, False),
+    # What renders or runs does.
+    ("roles/kafka/templates/server.properties.j2", lambda s: "# lands in the file\n" + s, True),
+    ("roles/kafka/tasks/main.yml", lambda s: s.replace("name:", "name: x", 1), True),
+    ("roles/common/files/mesos-check", lambda s: s + "\n# copied to the nodes as it is\n", True),
+    ("playbooks/filter_plugins/extravar_lists.py", lambda s: s + "\nX = 1\n", True),
+])
+def test_content_digest_ignores_comments_but_not_what_they_render(
+        content_copy: tuple[Path, str], path: str, edit: Callable[[str], str],
+        reruns: bool) -> None:
+    project, before = content_copy
+    target = project / path
+    text = target.read_text()
+    try:
+        target.write_text(edit(text))
+        assert (content_digest(project) != before) is reruns
+    finally:
+        target.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def content_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One copy of the project's Ansible content for every case, and its digest."""
+    project = tmp_path_factory.mktemp("content")
+    for name in CONTENT_DIRS:
+        shutil.copytree(PROJECT_DIR / name, project / name)
+    shutil.copy(PROJECT_DIR / "ansible.cfg", project)
+    return project, content_digest(project)
 
 
 def test_plays_run_through_the_mitogen_strategy() -> None:

@@ -152,3 +152,25 @@ def test_nothing_is_retired_when_no_host_is_dropped(
     assert "retire" not in rec.names()
 
 
+
+
+def test_nodes_named_dead_for_the_run_leave_without_being_connected_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`smack remove-node node-5 --dead` sets SMACK_DEAD_NODES for its `up`: the program hands
+    it to the inventory's retire step, which tells remove-node.yml not to touch node-5."""
+    from infra import ansible
+
+    monkeypatch.setenv("SMACK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SMACK_DEAD_NODES", "node-5")
+    monkeypatch.setenv("SMACK_CONVERGE", "token-1")
+    rec = run_program({"smack:target": "local"})
+    assert rec.named("inventory").inputs["retire"]["dead"] == ["node-5"]
+    assert rec.named("site").inputs["converge"] == "token-1"  # `smack up --converge`
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(ansible, "run_in_worker", lambda args, _stream: seen.append(args) or {})
+    olds = {"dir": str(tmp_path / "inv"), "files": _inventory(*(f"node-{n}" for n in range(1, 6))),
+            "retire": {**RETIRE, "dead": ["node-5"]}}
+    ansible.InventoryFilesProvider().update("", olds, {**olds, "files": _inventory(
+        "node-1", "node-2", "node-3")})
+    assert [args["extravars"] for args in seen] == [
+        {"remove_nodes": "node-4,node-5", "remove_dead_nodes": "node-5"}]

@@ -9,8 +9,8 @@ import pytest
 from infra import cli
 from infra.config import SettingsError, load_stack_file
 from infra.errors import SmackError
-from infra.retire import leaving_nodes
-from infra.scale import group_index, scaled_settings
+from infra.retire import DEAD_NODES_ENV, dead_nodes_from_env, leaving_nodes, removal_extravars
+from infra.scale import group_index, removal, scaled_settings
 from tests.support.settings import PARSE_ONLY_PACKAGES
 
 pytestmark = pytest.mark.unit
@@ -80,3 +80,51 @@ def test_leaving_nodes_are_the_inventory_hosts_no_longer_planned(tmp_path: Path)
     hosts.write_text("all: [unclosed\n")
     with pytest.raises(SmackError, match="not readable as YAML"):
         leaving_nodes(hosts, [])
+
+
+def test_remove_node_takes_the_last_node_of_a_group_that_holds_no_quorum(tmp_path: Path) -> None:
+    directory = project(tmp_path, TWO_GROUPS, "separate")
+    settings = load_stack_file(directory, "t")
+    assert removal(settings, directory, "workers-2", dead=True) == (1, 2)
+    with pytest.raises(SmackError, match=r"workers-1 is not the last node of group 'workers' "
+                                         r"\(workers-2 is\)"):
+        removal(settings, directory, "workers-1", dead=False)
+    with pytest.raises(SmackError, match=r"core-3 runs zookeeper, mesos_master, marathon, whose "
+                                         r"membership smack keeps fixed.*cannot be removed --dead"):
+        removal(settings, directory, "core-3", dead=True)
+    with pytest.raises(SmackError, match=r"has no node 'node-9'; nodes: core-1, core-2, core-3, "
+                                         r"workers-1, workers-2"):
+        removal(settings, directory, "node-9", dead=True)
+
+
+def test_remove_node_refuses_a_count_the_settings_refuse(tmp_path: Path) -> None:
+    directory = project(tmp_path, "    - {name: node, count: 4}\n")
+    settings = load_stack_file(directory, "t")
+    assert removal(settings, directory, "node-4", dead=False) == (0, 4)
+    (tmp_path / "one").mkdir()
+    one = project(tmp_path / "one", TWO_GROUPS.replace("count: 2", "count: 1"), "separate")
+    # The last worker: its services would have no node left.
+    with pytest.raises(SettingsError, match=r"smack:services.cassandra: enabled but no node "
+                                            r"group lists it"):
+        removal(load_stack_file(one, "t"), one, "workers-1", dead=True)
+
+
+def test_a_refused_removal_changes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    directory = project(tmp_path, TWO_GROUPS, "separate")
+    monkeypatch.setattr(cli, "PROJECT_DIR", directory)
+    before = (directory / "stacks" / "Pulumi.t.yaml").read_bytes()
+    assert cli.main(["remove-node", "-s", "t", "core-3", "--dead"]) == 2
+    assert "core-3 runs zookeeper" in capsys.readouterr().err
+    assert (directory / "stacks" / "Pulumi.t.yaml").read_bytes() == before
+
+
+def test_dead_nodes_reach_remove_node_only_for_nodes_that_leave() -> None:
+    assert dead_nodes_from_env({DEAD_NODES_ENV: " node-4, ,node-5"}) == ["node-4", "node-5"]
+    assert dead_nodes_from_env({}) == []
+    assert removal_extravars(["node-4"], []) == {"remove_nodes": "node-4"}
+    assert removal_extravars(["node-4", "node-5"], ["node-5"]) == {
+        "remove_nodes": "node-4,node-5", "remove_dead_nodes": "node-5"}
+    with pytest.raises(SmackError, match=r"SMACK_DEAD_NODES=node-2: node-2 is not among the "
+                                         r"nodes this run removes \(node-4\)"):
+        removal_extravars(["node-4"], ["node-2"])
