@@ -120,13 +120,47 @@ def cmd_up(args: argparse.Namespace) -> int:
     from infra.program import CONVERGE_ENV  # noqa: PLC0415
 
     converge = {CONVERGE_ENV: secrets.token_hex(8)} if getattr(args, "converge", False) else None
-    outputs = engine.run(args.command, args.stack, _stream, converge)
+    replaced = ReplacedNodes([plan.name for plan in plan_nodes(settings)])
+    outputs = engine.run(args.command, args.stack, _stream, converge, on_event=replaced)
     if args.command == "up":
         print_outputs(args.stack, outputs)
         _say_standins(args.stack)
-    elif not args.engine_only:
-        return _preview_nodes(args.stack)
-    return 0
+        return 0
+    if replaced.nodes:
+        console.print(f"[bold yellow]warning: {replaced.warning(settings.target)}[/bold yellow]")
+    return 0 if args.engine_only else _preview_nodes(args.stack)
+
+
+class ReplacedNodes:
+    """Collects, from the engine's events, the nodes a run replaces (and which inputs force it)."""
+
+    REPLACING = ("replace", "create-replacement")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = set(names)
+        self.nodes: dict[str, list[str]] = {}
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        meta = getattr(pre, "metadata", None)
+        op = getattr(getattr(meta, "op", None), "value", None)
+        if meta is None or op not in self.REPLACING:
+            return
+        name = str(meta.urn).rsplit("::", 1)[-1]
+        if name in self.names:
+            self.nodes[name] = sorted(set(self.nodes.get(name, [])) | set(meta.keys or []))
+
+    def warning(self, target: str) -> str:
+        keys = sorted({k for ks in self.nodes.values() for k in ks})
+        what = (f"this change REPLACES node(s) {', '.join(sorted(self.nodes))}"
+                + (f" (because of: {', '.join(keys)})" if keys else ""))
+        if target == "aws":
+            return (what + ": new instances start from the image; the data volumes stay and "
+                    "are attached again, the root disks do not")
+        return (what + ": each comes back from the base image with its data directories "
+                "empty, all at once; the services rebuild what they can from the other nodes "
+                "and lose what only the replaced nodes held. Change one node group at a time, "
+                "or back up first.")
 
 
 def _preview_nodes(stack: str) -> int:

@@ -1,5 +1,5 @@
 """The real Pulumi engine on the local stack: up, no-op up, preview, drift seen and repaired,
-scale 3→4→3, destroy.
+a replacing change announced, scale 3→4→3, destroy.
 
 Drives plain `pulumi` and `smack` (Automation API) as a user would, against a stack of its
 own on the test subnet, and checks each step's effect on the nodes themselves.
@@ -139,6 +139,17 @@ def drift_is_seen_and_repaired(stack: Stack) -> None:
     assert len(agents(stack)) == 3
 
 
+def a_replacing_change_is_announced(stack: Stack) -> None:
+    """issue 16, item 5: `smack preview` says which nodes a change replaces, and why."""
+    stack.write_settings(count=3, nodes=[{"name": "node", "count": 3, "cpus": 1}])
+    said = " ".join(stack.smack("preview", "--engine-only").stdout.split())
+    assert ("warning: this change REPLACES node(s) node-1, node-2, node-3 (because of: cpus)"
+            in said), said
+    stack.write_settings(count=3)
+    said = " ".join(stack.smack("preview", "--engine-only").stdout.split())
+    assert "REPLACES" not in said, said
+
+
 def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> None:
     # First `pulumi up`: nodes, inventory and one Ansible run.
     stack.pulumi("stack", "init")
@@ -175,6 +186,7 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
 
     lose_the_local_state_and_come_back(stack, first)
     drift_is_seen_and_repaired(stack)
+    a_replacing_change_is_announced(stack)
 
     # 3 → 4: one node more, everything else kept, Ansible reruns (node-1 learns node-4).
     stack.write_settings(count=4)

@@ -110,3 +110,30 @@ def test_committed_stack_files_carry_no_machine_salt() -> None:
     assert "stacks/Pulumi.local.yaml" in tracked
     for path in tracked:
         assert "encryptionsalt" not in (yaml.safe_load(_git("show", f":{path}")) or {}), path
+
+
+def test_preview_names_the_nodes_a_change_replaces() -> None:
+    """issue 16, item 5: a change that replaces nodes is said before `up` does it."""
+    from pulumi.automation import events as ev
+
+    from infra.cli import ReplacedNodes
+
+    def pre(op: ev.OpType, name: str, keys: list[str] | None = None) -> ev.EngineEvent:
+        urn = f"urn:pulumi:t::smack::smack:local:Cluster$pulumi-python:dynamic:Resource::{name}"
+        meta = ev.StepEventMetadata(op=op, urn=urn, type="pulumi-python:dynamic:Resource",
+                                    provider="", keys=keys)
+        return ev.EngineEvent(sequence=1, timestamp=0,
+                              resource_pre_event=ev.ResourcePreEvent(metadata=meta))
+
+    watch = ReplacedNodes(["node-1", "node-2", "node-3"])
+    for event in (pre(ev.OpType.SAME, "node-1"), pre(ev.OpType.UPDATE, "inventory"),
+                  pre(ev.OpType.REPLACE, "node-2", ["cpus"]),
+                  pre(ev.OpType.CREATE_REPLACEMENT, "node-2", ["cpus"]),
+                  pre(ev.OpType.REPLACE, "network", ["subnet"]),  # not a node
+                  ev.EngineEvent(sequence=2, timestamp=0)):
+        watch(event)
+    assert watch.nodes == {"node-2": ["cpus"]}
+    said = watch.warning("local")
+    assert said.startswith("this change REPLACES node(s) node-2 (because of: cpus): each comes "
+                           "back from the base image with its data directories empty")
+    assert "the data volumes stay" in watch.warning("aws")
