@@ -155,11 +155,15 @@ def forget_runs(stack: str) -> None:
 def _changed_path(res: dict[str, Any]) -> str:
     """The file a changed task wrote (or would write, in check mode), never its content: the
     diffs of configuration files can hold credentials."""
+    if res.get("dest") or res.get("path"):
+        return str(res.get("dest") or res.get("path"))
+    # A template's diff: before_header is the file on the node, after_header the rendered
+    # source on the controller.
     diffs = res.get("diff")
     for diff in diffs if isinstance(diffs, list) else [diffs]:
-        if isinstance(diff, dict) and diff.get("after_header"):
-            return str(diff["after_header"])
-    return str(res.get("dest") or res.get("path") or "")
+        if isinstance(diff, dict) and diff.get("before_header"):
+            return str(diff["before_header"])
+    return ""
 
 
 class _Events:

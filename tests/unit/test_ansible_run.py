@@ -60,6 +60,24 @@ def test_unreachable_host_is_reported() -> None:
     assert "ssh: connect timed out" in events.failures["node-1"]
 
 
+def test_changed_tasks_name_the_file_never_its_content() -> None:
+    """What `smack preview` lists: host, task and the file on the node."""
+    events = _Events(LineProgress(io.StringIO()))
+    template = {"changed": True, "diff": [{"before_header": "/etc/kafka/server.properties",
+                                           "after_header": "/root/.ansible/tmp/x/s.j2",
+                                           "before": "sasl.password=old", "after": "new"}]}
+    for task, res in (("Write the broker settings", template),
+                      ("Create the data directory", {"changed": True, "path": "/var/lib/kafka"}),
+                      ("Start kafka", {"changed": True, "name": "kafka"}),
+                      ("Read the release", {"changed": False, "path": "/opt"})):
+        events({"event": "runner_on_ok", "event_data": {"host": "node-1", "task": task,
+                                                        "res": res}})
+    assert events.changed_tasks == [
+        "node-1: Write the broker settings (/etc/kafka/server.properties)",
+        "node-1: Create the data directory (/var/lib/kafka)", "node-1: Start kafka"]
+    assert "password" not in " ".join(events.changed_tasks)
+
+
 def test_run_repeats_only_when_a_trigger_changes() -> None:
     provider = AnsibleRunProvider()
     props = {"stack": "s", "playbook": "site.yml", "inventory": "/i/hosts.yml",
