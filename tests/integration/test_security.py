@@ -68,7 +68,8 @@ def test_the_node_has_a_key_of_its_own_and_a_certificate_from_the_stack_ca(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     # A rerun renews a certificate that expires within common_tls_renew_days; the key stays.
     renewed = stack.cluster.run("site.yml", tags="tls", extravars={"common_tls_renew_days": 400})
-    assert renewed.changed_tasks == ["node-1: Install the node's certificate"]
+    assert renewed.changed_tasks == ["node-1: Install the node's certificate "
+                                     "(/etc/smack/tls/node.crt)"]
     assert stack.sh(1, "cat /etc/smack/tls/node.crt") != cert.public_bytes(
         serialization.Encoding.PEM).decode()
     assert stack.sh(1, "openssl pkey -in /etc/smack/tls/node.key -pubout") == public
