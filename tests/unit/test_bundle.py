@@ -297,10 +297,14 @@ def test_kafka_4_0_gets_the_log4j_its_release_shipped() -> None:
 
 
 def write_jar(path: Path, classes: list[str]) -> None:
+    """A jar whose bytes depend on its classes only: a zip entry named by string takes the
+    current time (2-second steps), so two builds a moment apart differed (as Maven's would
+    not: a released jar is fixed bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as z:
         for cls in classes:
-            z.writestr(cls.replace(".", "/") + ".class", b"\xca\xfe\xba\xbe")
+            entry = zipfile.ZipInfo(cls.replace(".", "/") + ".class", (2024, 1, 1, 0, 0, 0))
+            z.writestr(entry, b"\xca\xfe\xba\xbe")
 
 
 def test_missing_main_classes_are_named(tmp_path: Path) -> None:
