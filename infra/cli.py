@@ -120,8 +120,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from infra.program import CONVERGE_ENV  # noqa: PLC0415
 
     converge = {CONVERGE_ENV: secrets.token_hex(8)} if getattr(args, "converge", False) else None
+    # Only a preview says which nodes a change replaces: `up` shows it as it happens.
     replaced = ReplacedNodes([plan.name for plan in plan_nodes(settings)])
-    outputs = engine.run(args.command, args.stack, _stream, converge, on_event=replaced)
+    outputs = engine.run(args.command, args.stack, _stream, converge,
+                         on_event=replaced if args.command == "preview" else None)
     if args.command == "up":
         print_outputs(args.stack, outputs)
         _say_standins(args.stack)
