@@ -166,3 +166,71 @@ def test_a_default_role_no_longer_superuser_means_waiting_for_smacks_own() -> No
     with pytest.raises(RuntimeError, match="neither smack's superuser smack_admin nor the "
                                            "default superuser can log in as a superuser"):
         superuser(AuthRing(admin_refusals=10**6, default_is_superuser=False), wait=0)
+
+
+class FlakyRolesRing:
+    """A new ring whose coordinators learn the default superuser one by one: the probe passes,
+    then one coordinator (stale role cache) refuses the first read of system_auth.roles."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.roles: dict[str, SimpleNamespace] = {
+            "cassandra": SimpleNamespace(role="cassandra", is_superuser=True, can_login=True)}
+        self.statements: list[str] = []
+        self.logins: list[str] = []
+
+    def connect(self, _hosts: str, _port: int, login: tuple[str, str]) -> tuple[Any, Any]:
+        self.logins.append(login[0])
+        if login[0] not in self.roles or not self.roles[login[0]].can_login:
+            raise AuthenticationFailed(f"Provided username {login[0]} and/or password are "
+                                       "incorrect")
+        return SimpleNamespace(shutdown=lambda: None), SimpleNamespace(execute=self.execute)
+
+    def execute(self, cql: str) -> Any:
+        from cassandra import Unauthorized  # type: ignore[import-untyped]
+
+        self.statements.append(cql)
+        if cql.startswith("SELECT replication"):
+            return SimpleNamespace(one=lambda: SimpleNamespace(replication={
+                "class": "org.apache.cassandra.locator.SimpleStrategy",
+                "replication_factor": "1"}))
+        if cql.startswith("SELECT role, is_superuser") and self.refusals > 0:
+            self.refusals -= 1
+            raise Unauthorized("User cassandra has no SELECT permission on <table "
+                               "system_auth.roles> or any of its parents")
+        if cql.startswith("SELECT role"):
+            return list(self.roles.values())
+        if cql.startswith("CREATE ROLE IF NOT EXISTS"):
+            name = cql.split('"')[1]
+            self.roles.setdefault(name, SimpleNamespace(role=name, is_superuser="SUPERUSER = true"
+                                                        in cql, can_login=True))
+        if cql.startswith("ALTER ROLE cassandra"):
+            self.roles["cassandra"].is_superuser = self.roles["cassandra"].can_login = False
+        return []
+
+
+def test_a_coordinator_refusing_the_new_superuser_for_a_while_is_waited_for(tmp_path: Any) -> None:
+    """CI (Cassandra 5.0.5, new ring): the probe as `cassandra` passed on one coordinator, the
+    next read of system_auth.roles was refused on another - the step must try again."""
+    cql = tool()
+    ring = FlakyRolesRing(refusals=2)
+    cql["connect"] = ring.connect
+    cql["time"] = SimpleNamespace(monotonic=__import__("time").monotonic, sleep=lambda _s: None)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"admin": {"user": "smack_admin", "password": "pw"},
+                                "member_dcs": ["dc1", "dc1", "dc1"], "auth_replication": 3,
+                                "roles": {"pipeline": "pw2"}}))
+    args = SimpleNamespace(hosts="10.0.0.1", port=9042, plan=str(plan), wait=30)
+    result = cql["roles"](args)
+    assert result["ok"] is True
+    assert result["changed"] == ['system_auth replication {"dc1": 3}', "superuser smack_admin",
+                                 "default superuser cassandra disabled", "login role pipeline"]
+    assert ring.statements.count("SELECT role FROM system_auth.roles LIMIT 1") == 3
+    assert not ring.roles["cassandra"].is_superuser and ring.roles["smack_admin"].is_superuser
+    # A coordinator that never learns it fails the step once the wait is over.
+    stuck = FlakyRolesRing(refusals=10**6)
+    cql["connect"] = stuck.connect
+    from cassandra import Unauthorized  # type: ignore[import-untyped]
+
+    with pytest.raises(Unauthorized):
+        cql["roles"](SimpleNamespace(hosts="10.0.0.1", port=9042, plan=str(plan), wait=0))

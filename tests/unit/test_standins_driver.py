@@ -53,6 +53,9 @@ import org.apache.mesos.SchedulerDriver;
 /** Launches one command task on the first offer and stops after TASK_FINISHED. */
 public class SmackTestScheduler implements Scheduler {
     private boolean launched;
+    // stop() from a callback lets run() return at once: main waits for the callback's own
+    // line before it exits, as any framework that stops itself has to.
+    final java.util.concurrent.CountDownLatch stopSaid = new java.util.concurrent.CountDownLatch(1);
 
     static void say(String line) {
         System.out.println("EVENT " + line);
@@ -141,6 +144,7 @@ public class SmackTestScheduler implements Scheduler {
         }
         if (s.getState() == TaskState.TASK_FINISHED) {
             say("stop returned " + d.stop());
+            stopSaid.countDown();
         }
     }
 
@@ -197,6 +201,13 @@ public class SmackTestScheduler implements Scheduler {
                 Credential.newBuilder().setPrincipal(args[1]).setSecret(args[2]).build())
             : new MesosSchedulerDriver(scheduler, framework, args[0]);
         Status status = driver.run();
+        if (status == Status.DRIVER_STOPPED) {
+            try {
+                scheduler.stopSaid.await(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         System.out.println("RESULT " + status);
         System.exit(status == Status.DRIVER_STOPPED ? 0 : 1);
     }
