@@ -55,7 +55,7 @@ def cmd_image(args: argparse.Namespace) -> int:
         console.print(f"stack {args.stack} has no local nodes; no image needed")
         return 0
     from infra.nodes.image import ImageRecipe, ensure_image  # noqa: PLC0415
-    from infra.nodes.local import engine_props, open_engine  # noqa: PLC0415
+    from infra.nodes.local_engine import engine_props, open_engine  # noqa: PLC0415
 
     local = settings.local
     recipe = ImageRecipe(suite=local.debian_suite, ssh_user=local.ssh_user,
@@ -121,16 +121,36 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     converge = {CONVERGE_ENV: secrets.token_hex(8)} if getattr(args, "converge", False) else None
     # Only a preview says which nodes a change replaces: `up` shows it as it happens.
-    replaced = ReplacedNodes([plan.name for plan in plan_nodes(settings)])
+    replaced = ReplacedNodes([plan.name for plan in plan_nodes(settings)], settings.target)
     outputs = engine.run(args.command, args.stack, _stream, converge,
                          on_event=replaced if args.command == "preview" else None)
     if args.command == "up":
+        outputs = _until_no_node_waits(args.stack, outputs)
         print_outputs(args.stack, outputs)
         _say_standins(args.stack)
         return 0
-    if replaced.nodes:
+    if replaced.nodes or replaced.waiting:
         console.print(f"[bold yellow]warning: {replaced.warning(settings.target)}[/bold yellow]")
     return 0 if args.engine_only else _preview_nodes(args.stack)
+
+
+def _until_no_node_waits(stack: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """Run `up` again while local nodes wait for their turn to be replaced (one per run,
+    infra/nodes/local_turns.py); stop when a run replaced none of them."""
+    from infra import engine  # noqa: PLC0415
+
+    waiting = list(outputs.get("replacements_waiting") or [])
+    while waiting:
+        console.print(f"[yellow]{', '.join(waiting)} wait for their turn to be replaced: "
+                      "running up again[/yellow]")
+        outputs = engine.run("up", stack, _stream, None)
+        now = list(outputs.get("replacements_waiting") or [])
+        if len(now) >= len(waiting):
+            raise SmackError(f"stack {stack}: node(s) {', '.join(now)} still wait for their "
+                             "turn after a run that replaced none of them; its output above "
+                             "says why")
+        waiting = now
+    return outputs
 
 
 class ReplacedNodes:
@@ -138,19 +158,27 @@ class ReplacedNodes:
 
     REPLACING = ("replace", "create-replacement")
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], target: str = "local") -> None:
         self.names = set(names)
+        self.target = target
         self.nodes: dict[str, list[str]] = {}
+        # Local nodes whose replacement waits for a later run: the provider turns it into an
+        # update that keeps the container (infra/nodes/local_turns.py).
+        self.waiting: set[str] = set()
 
     def __call__(self, event: Any) -> None:
         pre = getattr(event, "resource_pre_event", None)
         meta = getattr(pre, "metadata", None)
         op = getattr(getattr(meta, "op", None), "value", None)
-        if meta is None or op not in self.REPLACING:
+        if meta is None:
             return
         name = str(meta.urn).rsplit("::", 1)[-1]
-        if name in self.names:
+        if name not in self.names:
+            return
+        if op in self.REPLACING:
             self.nodes[name] = sorted(set(self.nodes.get(name, [])) | set(meta.keys or []))
+        elif op == "update" and self.target == "local":
+            self.waiting.add(name)
 
     def warning(self, target: str) -> str:
         keys = sorted({k for ks in self.nodes.values() for k in ks})
@@ -159,10 +187,15 @@ class ReplacedNodes:
         if target == "aws":
             return (what + ": new instances start from the image; the data volumes stay and "
                     "are attached again, the root disks do not")
-        return (what + ": each comes back from the base image with its data directories "
-                "empty, all at once; the services rebuild what they can from the other nodes "
-                "and lose what only the replaced nodes held. Change one node group at a time, "
-                "or back up first.")
+        later = sorted(self.waiting - set(self.nodes))
+        if not self.nodes:
+            what = f"this change REPLACES node(s) {', '.join(later)}, one per run"
+        elif later:
+            what += f", then {', '.join(later)} in later runs, one per run"
+        return (what + ": each comes back from the base image with its data volumes "
+                "(nodes made before smack kept data on volumes have none and come back "
+                "empty); the next node's turn comes once site.yml converged the one before "
+                "behind its health gates, and `smack up` runs until every node is replaced.")
 
 
 def _preview_nodes(stack: str) -> int:

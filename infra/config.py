@@ -121,6 +121,11 @@ class LocalSettings(_Model):
     # Debian mirror for the base image; empty means mmdebstrap's own default.
     debian_mirror: str = ""
     ssh_user: UserName = "smack"
+    # Keep the services' data directories (/var/lib/zookeeper, kafka, cassandra, mesos/master,
+    # spark, spark-events) on podman volumes of their own, so a change that replaces a node's
+    # container keeps its data; they are deleted with the node. Off only for containers that
+    # stand in for existing hosts (the baremetal tests): their reset removes those directories.
+    data_volumes: bool = True
     # Host part of the first node's address; each node group gets a block of addresses.
     address_offset: int = Field(10, ge=2, le=200)
     addresses_per_group: int = Field(50, ge=1, le=1000)

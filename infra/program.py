@@ -46,7 +46,10 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
     if settings.target == "local":
         from infra.nodes.local import LocalCluster  # noqa: PLC0415
 
-        return LocalCluster("local", settings).nodes
+        local = LocalCluster("local", settings)
+        # Nodes a replacing change has not reached yet: one per run (`smack up` repeats).
+        pulumi.export("replacements_waiting", local.waiting.apply(_say_waiting))
+        return local.nodes
     if settings.target == "aws":
         from infra.nodes.aws import AwsCluster  # noqa: PLC0415
 
@@ -61,6 +64,14 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
         f"stack '{settings.stack}': target '{settings.target}' is not available; "
         f"allowed: 'local', 'baremetal', 'aws'"
     )
+
+
+def _say_waiting(names: list[str]) -> list[str]:
+    if names:
+        pulumi.log.warn(f"node(s) {', '.join(names)} wait for their turn: a change that replaces "
+                        "local nodes replaces one per run, after site.yml converged the one "
+                        "before; run `up` again (`smack up` does until none waits)")
+    return names
 
 
 def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],

@@ -65,6 +65,27 @@ class ContainerEngine:
                         "--format", "{{.Names}}")
         return [line for line in proc.stdout.split() if line]
 
+    def container_states(self, stack: str) -> dict[str, str]:
+        """Container name -> state (running, exited, ...) for the stack's containers."""
+        # JSON: podman's text {{.State}} is "Up 2 minutes ago", its JSON field the state.
+        proc = self.run("ps", "-a", "--filter", f"label={STACK_LABEL}={stack}",
+                        "--format", "json")
+        text = proc.stdout.strip()
+        # podman prints one array, docker one object per line.
+        entries = json.loads(text) if text.startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+        states = {}
+        for entry in entries:
+            names = entry.get("Names") or []
+            name = names[0] if isinstance(names, list) and names else str(names)
+            states[name.lstrip("/")] = str(entry.get("State", "")).lower()
+        return states
+
+    def volumes(self, stack: str) -> list[str]:
+        proc = self.run("volume", "ls", "--filter", f"label={STACK_LABEL}={stack}",
+                        "--format", "{{.Name}}")
+        return [line for line in proc.stdout.split() if line]
+
     def networks(self, stack: str) -> list[str]:
         proc = self.run("network", "ls", "--filter", f"label={STACK_LABEL}={stack}",
                         "--format", "{{.Name}}")

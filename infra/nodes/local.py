@@ -20,40 +20,14 @@ from infra.errors import EngineError
 from infra.nodes.engine import STACK_LABEL, ContainerEngine
 from infra.nodes.image import ImageRecipe, ensure_image
 from infra.nodes.keypair import StackKeyPair
+from infra.nodes.local_disks import LocalDisks, disk_props
+from infra.nodes.local_engine import engine_props, open_engine
+from infra.nodes.local_turns import pending_keys, take_turn
 from infra.nodes.model import Node
 from infra.paths import remove_if_empty, state_dir
-from infra.render import render, write_if_changed
 from infra.topology import NodePlan, local_address, local_gateway, plan_nodes
 
 READY_TIMEOUT_SECONDS = 90
-
-
-# ----------------------------------------------------------------------- engine set-up
-
-
-def engine_props(settings: Settings) -> dict[str, Any]:
-    s = settings.local
-    return {
-        "name": s.engine,
-        "containers_conf": str(state_dir(settings.stack) / "containers.conf"),
-        "runtime": s.runtime,
-        "nofile": s.ulimits.nofile,
-        "nproc": s.ulimits.nproc,
-        "stack": settings.stack,
-    }
-
-
-def open_engine(props: dict[str, Any]) -> ContainerEngine:
-    """Write the containers.conf these props describe (podman) and return the engine."""
-    if props["name"] != "podman":
-        return ContainerEngine(props["name"])
-    path = Path(props["containers_conf"])
-    write_if_changed(
-        path,
-        render("local/containers.conf.j2", stack=props["stack"], runtime=props["runtime"],
-               nofile=int(props["nofile"]), nproc=int(props["nproc"])),
-    )
-    return ContainerEngine("podman", str(path))
 
 
 def _replace_on_change(olds: dict[str, Any], news: dict[str, Any], keys: list[str]
@@ -125,6 +99,8 @@ def _run_args(props: dict[str, Any], image: str) -> list[str]:
     else:
         args += ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",  # noqa: S108
                  "--stop-signal", "SIGRTMIN+3"]
+    for volume, path in props.get("volumes") or []:
+        args += ["--volume", f"{volume}:{path}"]
     if props.get("cpus"):
         args += ["--cpus", str(props["cpus"])]
     if props.get("memory_mb"):
@@ -186,10 +162,11 @@ def remove_container(engine: ContainerEngine, container: str) -> None:
 
 
 class LocalNodeProvider(dyn.ResourceProvider):
-    # Every input shapes the container, so any change replaces it (same name and address).
+    # Every input shapes the container, so any change replaces it (same name, address and
+    # volumes), one node per engine run (local_turns).
     KEYS: ClassVar[list[str]] = [
         "name", "container", "image", "network", "address", "public_key", "cpus", "memory_mb",
-        "cgroupns", "init_args", "ssh_user", "engine",
+        "cgroupns", "init_args", "ssh_user", "engine", "volumes",
     ]
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
@@ -218,7 +195,20 @@ class LocalNodeProvider(dyn.ResourceProvider):
         return dyn.CreateResult(props["container"], outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        return _replace_on_change(olds, news, self.KEYS)
+        changed = pending_keys(olds, news, self.KEYS)
+        if not changed:
+            return dyn.DiffResult(changes=False)
+        wait = take_turn(open_engine(news["engine"]), news["engine"]["stack"], news["container"])
+        if wait is None:
+            return dyn.DiffResult(changes=True, replaces=changed, delete_before_replace=True)
+        # Not this node's turn: an update (below) that keeps the container.
+        return dyn.DiffResult(changes=True, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], _news: dict[str, Any]
+               ) -> dyn.UpdateResult:
+        # Waiting for its turn: the outputs stay those of the running container, so the next
+        # run sees the change again (and `replacements_waiting` names this node).
+        return dyn.UpdateResult(outs=dict(olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         engine = open_engine(props["engine"])
@@ -253,6 +243,8 @@ class LocalSpecs:
     key: dict[str, Any]
     network: dict[str, Any]
     nodes: list[tuple[NodePlan, dict[str, Any]]]
+    # node name -> its LocalDisks inputs (none when smack:local.data_volumes is off)
+    disks: dict[str, dict[str, Any]]
 
 
 def local_specs(settings: Settings, public_key: Any) -> LocalSpecs:
@@ -266,11 +258,15 @@ def local_specs(settings: Settings, public_key: Any) -> LocalSpecs:
     recipe = ImageRecipe(suite=s.debian_suite, ssh_user=s.ssh_user, mirror=s.debian_mirror)
     groups = {g.name: g for g in settings.nodes}
     nodes = []
+    disks = {}
     for plan in plan_nodes(settings):
         group = groups[plan.group]
+        container = f"smack-{settings.stack}-{plan.name}"
+        if s.data_volumes:
+            disks[plan.name] = disk_props(container, plan.name, engine)
         nodes.append((plan, {
             "name": plan.name,
-            "container": f"smack-{settings.stack}-{plan.name}",
+            "container": container,
             "image": recipe.tag,
             "image_recipe": {"suite": recipe.suite, "ssh_user": recipe.ssh_user,
                              "mirror": recipe.mirror},
@@ -283,8 +279,9 @@ def local_specs(settings: Settings, public_key: Any) -> LocalSpecs:
             "cgroupns": s.cgroupns,
             "init_args": list(s.init_args),
             "engine": engine,
+            "volumes": disks[plan.name]["volumes"] if plan.name in disks else [],
         }))
-    return LocalSpecs(key, network, nodes)
+    return LocalSpecs(key, network, nodes, disks)
 
 
 def node_record(plan: NodePlan, outs: dict[str, Any], key_file: str) -> Node:
@@ -305,6 +302,8 @@ class LocalCluster(pulumi.ComponentResource):
     """Key pair, network and nodes of one local stack."""
 
     nodes: pulumi.Output[list[dict[str, Any]]]
+    # Nodes whose container still lacks a change, waiting for their turn (local_turns).
+    waiting: pulumi.Output[list[str]]
 
     def __init__(self, name: str, settings: Settings,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -315,12 +314,28 @@ class LocalCluster(pulumi.ComponentResource):
         specs = local_specs(settings, public_key=key.public_key)
         network = LocalNetwork("network", specs.network, child)
         records = []
+        waits = []
         for plan, props in specs.nodes:
+            needs: list[pulumi.Resource] = [network]
+            if plan.name in specs.disks:
+                needs.append(LocalDisks(f"{plan.name}-disks", specs.disks[plan.name], child))
             node = LocalNode(plan.name, props,
-                             pulumi.ResourceOptions(parent=self, depends_on=[network]))
+                             pulumi.ResourceOptions(parent=self, depends_on=needs))
             records.append(_record_of(plan, props, node, key_spec["key_file"]))
+            waits.append(_waiting(plan.name, props, node))
         self.nodes = pulumi.Output.all(*records)
-        self.register_outputs({"nodes": self.nodes})
+        self.waiting = pulumi.Output.all(*waits).apply(lambda names: [n for n in names if n])
+        self.register_outputs({"nodes": self.nodes, "waiting": self.waiting})
+
+
+def _waiting(name: str, props: dict[str, Any], node: LocalNode) -> pulumi.Output[str]:
+    """`name` when the node's container (its outputs) lacks some of `props`, else ""."""
+    keys = LocalNodeProvider.KEYS
+    wanted = pulumi.Output.from_input({k: props.get(k) for k in keys})
+    applied = pulumi.Output.all(*[getattr(node, k) for k in keys]).apply(
+        lambda values: dict(zip(keys, values, strict=True)))
+    return pulumi.Output.all(applied, wanted).apply(
+        lambda pair: name if pending_keys(pair[0], pair[1], keys) else "")
 
 
 def _record_of(plan: NodePlan, props: dict[str, Any], node: LocalNode, key_file: str

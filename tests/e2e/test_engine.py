@@ -1,5 +1,6 @@
 """The real Pulumi engine on the local stack: up, no-op up, preview, drift seen and repaired,
-a replacing change announced, scale 3→4→3, destroy.
+a replacing change announced, scale 3→4→3, a replacing change rolled one node at a time,
+destroy.
 
 Drives plain `pulumi` and `smack` (Automation API) as a user would, against a stack of its
 own on the test subnet, and checks each step's effect on the nodes themselves.
@@ -7,11 +8,14 @@ own on the test subnet, and checks each step's effect on the nodes themselves.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import shutil
 import stat
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import yaml
@@ -86,7 +90,7 @@ def lose_the_local_state_and_come_back(stack: Stack, first: dict[str, str]) -> N
     kept = (key.read_text(), credentials_file(stack.name).read_text())
     shutil.rmtree(state_dir(stack.name))
     restored = stack.smack("up")
-    assert "2 updated" in restored.stdout and "8 unchanged" in restored.stdout, restored.stdout
+    assert "2 updated" in restored.stdout and "11 unchanged" in restored.stdout, restored.stdout
     assert (key.read_text(), credentials_file(stack.name).read_text()) == kept
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(credentials_file(stack.name).stat().st_mode) == 0o600
@@ -140,14 +144,73 @@ def drift_is_seen_and_repaired(stack: Stack) -> None:
 
 
 def a_replacing_change_is_announced(stack: Stack) -> None:
-    """issue 16, item 5: `smack preview` says which nodes a change replaces, and why."""
+    """issue 16, item 5: `smack preview` says which nodes a change replaces, and why: one
+    now, the others in later runs."""
     stack.write_settings(count=3, nodes=[{"name": "node", "count": 3, "cpus": 1}])
     said = " ".join(stack.smack("preview", "--engine-only").stdout.split())
-    assert ("warning: this change REPLACES node(s) node-1, node-2, node-3 (because of: cpus)"
-            in said), said
+    found = re.search(r"warning: this change REPLACES node\(s\) (node-\d) \(because of: cpus\), "
+                      r"then (node-\d), (node-\d) in later runs, one per run: each comes back "
+                      r"from the base image with its data volumes", said)
+    assert found and sorted(found.groups()) == ["node-1", "node-2", "node-3"], said
     stack.write_settings(count=3)
     said = " ".join(stack.smack("preview", "--engine-only").stdout.split())
     assert "REPLACES" not in said, said
+
+
+PROBE = "/var/lib/zookeeper/smack-e2e-volume-probe"
+MARKER = "/var/lib/smack/converged"
+
+
+def replaced_since(stack: Stack, before: dict[str, str]) -> list[str]:
+    now = stack.containers()
+    return sorted(name for name in now if now[name] != before.get(name))
+
+
+def a_replacing_change_rolls_one_node_at_a_time(stack: Stack, addresses: list[str]) -> None:
+    """issue 16, item 5: a change that replaces every node replaces one per run, each after
+    site.yml converged the one before behind its health gates, and the data directories come
+    back from the nodes' volumes."""
+    for n in (1, 2, 3):
+        stack.exec(n, "sh", "-c", f"echo node-{n} > {PROBE}")
+    before = stack.containers()
+    runs = stack.runs_of_site()
+    stack.write_settings(count=3, nodes=[{"name": "node", "count": 3, "cpus": 1}])
+
+    # A plain `pulumi up` replaces one node and names the two that wait.
+    stack.pulumi("up", "--yes")
+    [first] = replaced_since(stack, before)
+    waiting = stack.outputs()["replacements_waiting"]
+    assert sorted([first, *(stack.node(int(w.rsplit("-", 1)[1])) for w in waiting)]) == sorted(  # type: ignore[union-attr]
+        before), waiting
+    assert stack.runs_of_site() == runs + 1
+    # `smack up` runs until none waits: one more run per node.
+    said = " ".join(stack.smack("up").stdout.split())
+    assert "wait for their turn to be replaced: running up again" in said, said
+    assert replaced_since(stack, before) == sorted(before)
+    assert stack.outputs()["replacements_waiting"] == []
+    assert stack.runs_of_site() == runs + 3
+    # Each node was replaced only once the one replaced before it had completed site.yml.
+    created = {name: stack.podman.inspect("container", name)["Created"]  # type: ignore[index]
+               for name in before}
+    order = sorted(before, key=lambda name: _epoch(created[name]))
+    assert order[0] == first
+    for earlier, later in itertools.pairwise(order):
+        converged_at = int(stack.podman.run("exec", earlier, "stat", "-c", "%Y", MARKER).stdout)
+        started = stack.podman.inspect("container", later)["State"]["StartedAt"]  # type: ignore[index]
+        assert converged_at <= _epoch(started), (earlier, later, converged_at, started)
+    # Each node came back with its own data, and the cluster is whole.
+    for n in (1, 2, 3):
+        assert stack.exec(n, "cat", PROBE).strip() == f"node-{n}"
+        assert stack.exec(n, "systemctl", "is-active", "zookeeper").strip() == "active"
+    assert sorted(agents(stack)) == addresses
+    stack.pulumi("preview", "--expect-no-changes")
+
+
+def _epoch(stamp: str) -> int:
+    """An inspect time stamp ("2026-12-05T14:20:01.123456789Z", UTC) in epoch seconds."""
+    found = re.match(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)", stamp)
+    assert found, stamp
+    return int(datetime.fromisoformat(f"{found[1]}T{found[2]}+00:00").timestamp())
 
 
 def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> None:
@@ -174,8 +237,9 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
 
     # `smack up` with nothing changed: nothing changes and Ansible does not run again.
     rerun = stack.smack("up")
-    # stack, cluster, key, network, 3 nodes, inventory, credentials, the Ansible run
-    assert "10 unchanged" in rerun.stdout
+    # stack, cluster, key, network, 3 nodes and their disks, inventory, credentials, the
+    # Ansible run
+    assert "13 unchanged" in rerun.stdout
     # The one line that says what the local stack really runs (issue 13).
     said = " ".join(rerun.stdout.split())
     assert f"Mesos on stack {stack.name} are smack's TEST STAND-INS (tests/standins)" in said
@@ -203,8 +267,10 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     assert len(listed.split(",")) == 4
 
     shrink_from_the_state(stack, first, addresses)
+    a_replacing_change_rolls_one_node_at_a_time(stack, addresses)
 
-    # `smack destroy`: every node, the network, the key and the inventory are gone.
+    # `smack destroy`: every node and its volumes, the network, the key and the inventory
+    # are gone.
     everything = footprint(stack.podman, sorted(first))
     stack.smack("destroy", "--yes")
     assert leftovers(stack.podman, stack.name, everything) == []

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from infra.config import Settings, parse_settings
-from infra.nodes.local import local_specs, open_engine
+from infra.nodes.local import local_specs
+from infra.nodes.local_engine import open_engine
 from tests.standins.build import HERE as STANDINS_DIR
 from tests.standins.build import build_repository
 from tests.support.direct import DirectLocalCluster

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from infra.errors import AnsibleRunError
-from infra.nodes.local import local_specs, open_engine
+from infra.nodes.local import local_specs
+from infra.nodes.local_engine import open_engine
 from infra.paths import PROJECT_DIR
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.direct import DirectLocalCluster

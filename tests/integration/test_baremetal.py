@@ -31,7 +31,8 @@ import yaml
 from infra.config import parse_settings
 from infra.nodes.baremetal import reset_run_name
 from infra.nodes.engine import ContainerEngine
-from infra.nodes.local import local_specs, open_engine
+from infra.nodes.local import local_specs
+from infra.nodes.local_engine import open_engine
 from infra.nodes.model import Node
 from infra.nodes.sshkey import ensure_key_pair
 from infra.paths import PROJECT_DIR, inventory_dir, state_dir
@@ -55,7 +56,7 @@ def hosts() -> Iterator[tuple[DirectLocalCluster, list[Node]]]:
     settings = parse_settings(f"bmh{uuid.uuid4().hex[:6]}", {
         "smack:target": "local",
         "smack:nodes": [{"name": "host", "count": 3}],
-        "smack:local": {"subnet": SUBNET},
+        "smack:local": {"subnet": SUBNET, "data_volumes": False},
         "smack:services": WITHOUT_MESOS,
     })
     cluster = new_cluster(settings)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from infra.nodes.engine import ContainerEngine
-from infra.nodes.local import local_specs, open_engine
+from infra.nodes.local import local_specs
+from infra.nodes.local_disks import KEPT_PATHS, volume_name
+from infra.nodes.local_engine import open_engine
 from infra.paths import inventory_dir, state_dir
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.leaks import footprint, leftovers
@@ -30,6 +32,9 @@ def test_lower_count_removes_exactly_the_surplus_and_teardown_leaves_nothing() -
         assert engine.containers(settings.stack) and sorted(engine.containers(settings.stack)) \
             == sorted(kept)
         assert {k: v["container_id"] for k, v in c.created.items()} == kept
+        # The data volumes of the node that left went with it; the others keep theirs.
+        assert sorted(engine.volumes(settings.stack)) == sorted(
+            volume_name(container, path) for container in kept for path in KEPT_PATHS)
         # Removing a node must leave the others whole (a shared cgroup tree would not).
         for name in kept:
             assert engine.run("exec", name, "systemctl", "is-system-running",

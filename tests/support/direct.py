@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi.dynamic as dyn
+
 from infra.ansible import PlaybookResult, forget_runs, run_playbook
 from infra.config import Settings
 from infra.credentials import credentials_file, ensure_credentials, remove_credentials
@@ -22,6 +24,7 @@ from infra.nodes.local import (
     local_specs,
     node_record,
 )
+from infra.nodes.local_disks import LocalDisksProvider
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
 from infra.progress import LineProgress
@@ -36,6 +39,8 @@ class DirectLocalCluster:
     created: dict[str, dict[str, Any]] = field(default_factory=dict)
     key: dict[str, Any] | None = None
     network: dict[str, Any] | None = None
+    # container -> its LocalDisks outputs (the engine deletes them after the node)
+    disks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def inventory(self) -> Path:
@@ -52,9 +57,14 @@ class DirectLocalCluster:
         wanted = {props["container"] for _, props in specs.nodes}
         for name in sorted(set(self.created) - wanted):
             LocalNodeProvider().delete(name, self.created.pop(name))
+            if name in self.disks:
+                LocalDisksProvider().delete(name, self.disks.pop(name))
         nodes = []
         for plan, props in specs.nodes:
             if props["container"] not in self.created:
+                if plan.name in specs.disks:
+                    self.disks[props["container"]] = LocalDisksProvider().create(
+                        specs.disks[plan.name]).outs
                 self.created[props["container"]] = LocalNodeProvider().create(props).outs
             outs = self.created[props["container"]]
             nodes.append(node_record(plan, outs, self.key["key_file"]))
@@ -81,16 +91,16 @@ class DirectLocalCluster:
         """Delete everything in reverse order; keeps going past errors, raises the first."""
         errors: list[Exception] = []
         forget_runs(self.settings.stack)
-        for name in sorted(self.created):
-            try:
-                LocalNodeProvider().delete(name, self.created[name])
-            except Exception as exc:
-                errors.append(exc)
+        # Nodes before their disks, as the engine orders them.
+        doomed: list[tuple[dyn.ResourceProvider, dict[str, Any] | None]] = [
+            *((LocalNodeProvider(), self.created[name]) for name in sorted(self.created)),
+            *((LocalDisksProvider(), self.disks[name]) for name in sorted(self.disks))]
         self.created.clear()
+        self.disks.clear()
         remove_inventory(self.inventory.parent)
         remove_credentials(credentials_file(self.settings.stack))
-        for provider, outs in ((LocalNetworkProvider(), self.network),
-                               (StackKeyPairProvider(), self.key)):
+        doomed += [(LocalNetworkProvider(), self.network), (StackKeyPairProvider(), self.key)]
+        for provider, outs in doomed:
             if outs is not None:
                 try:
                     provider.delete("", outs)

@@ -35,9 +35,11 @@ def footprint(engine: ContainerEngine, containers: list[str]) -> Footprint:
 
 
 def leftovers(engine: ContainerEngine, stack: str, fp: Footprint) -> list[str]:
-    """Everything of `stack` still present: containers, networks, mounts, netns, processes."""
+    """Everything of `stack` still present: containers, networks, volumes, mounts, netns,
+    processes."""
     found = [f"container {c}" for c in engine.containers(stack)]
     found += [f"network {n}" for n in engine.networks(stack)]
+    found += [f"volume {v}" for v in engine.volumes(stack)]
     mounts = Path("/proc/mounts").read_text()
     found += [f"mount {m}" for m in fp.mount_points if m in mounts]
     found += [f"mount {n}" for n in fp.netns if n in mounts]

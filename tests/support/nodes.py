@@ -22,7 +22,8 @@ from infra.cassandra_access import client_options as cassandra_client_options
 from infra.credentials import credentials_file
 from infra.kafka_access import client_options
 from infra.nodes.engine import ContainerEngine
-from infra.nodes.local import local_specs, open_engine
+from infra.nodes.local import local_specs
+from infra.nodes.local_engine import open_engine
 from tests.support.direct import DirectLocalCluster
 
 # What the watch calls the nodes serving each port, for its failure message.

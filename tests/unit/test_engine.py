@@ -129,11 +129,19 @@ def test_preview_names_the_nodes_a_change_replaces() -> None:
     for event in (pre(ev.OpType.SAME, "node-1"), pre(ev.OpType.UPDATE, "inventory"),
                   pre(ev.OpType.REPLACE, "node-2", ["cpus"]),
                   pre(ev.OpType.CREATE_REPLACEMENT, "node-2", ["cpus"]),
+                  # node-3 waits for its turn: the provider made its replacement an update
+                  pre(ev.OpType.UPDATE, "node-3"),
                   pre(ev.OpType.REPLACE, "network", ["subnet"]),  # not a node
                   ev.EngineEvent(sequence=2, timestamp=0)):
         watch(event)
-    assert watch.nodes == {"node-2": ["cpus"]}
+    assert watch.nodes == {"node-2": ["cpus"]} and watch.waiting == {"node-3"}
     said = watch.warning("local")
-    assert said.startswith("this change REPLACES node(s) node-2 (because of: cpus): each comes "
-                           "back from the base image with its data directories empty")
+    assert said.startswith("this change REPLACES node(s) node-2 (because of: cpus), then node-3 "
+                           "in later runs, one per run: each comes back from the base image "
+                           "with its data volumes")
+    assert "`smack up` runs until every node is replaced" in said
     assert "the data volumes stay" in watch.warning("aws")
+    # Only local nodes wait for turns; an update of an aws instance is not one.
+    aws = ReplacedNodes(["node-1"], "aws")
+    aws(pre(ev.OpType.UPDATE, "node-1"))
+    assert aws.waiting == set()

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from infra.config import parse_settings
-from infra.nodes.engine import ContainerEngine
+from infra.errors import EngineError
+from infra.nodes.engine import STACK_LABEL, ContainerEngine
 from infra.nodes.image import ImageRecipe
 from infra.nodes.keypair import StackKeyPairProvider
 from infra.nodes.local import (
     LocalNodeProvider,
     _run_args,
     local_specs,
-    open_engine,
 )
+from infra.nodes.local_disks import KEPT_PATHS, LocalDisksProvider, disk_props
+from infra.nodes.local_engine import open_engine
+from infra.nodes.local_turns import pending_keys, take_turn
 from infra.nodes.sshkey import ensure_key_pair
 from tests.support.settings import parse_only
 
@@ -53,13 +57,157 @@ def test_limits_reach_the_container() -> None:
     assert "--cpus 1.5" in joined and "--memory 2048m" in joined
 
 
-def test_same_inputs_mean_no_change_and_any_change_replaces() -> None:
+def test_same_inputs_mean_no_change_and_a_change_replaces_on_the_nodes_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     props = node_props()
     provider = LocalNodeProvider()
+    asked: list[str] = []
+
+    def turn(_engine: object, stack: str, container: str) -> str | None:
+        asked.append(f"{stack}/{container}")
+        return None
+
+    monkeypatch.setattr("infra.nodes.local.take_turn", turn)
     assert not provider.diff("id", props, dict(props)).changes
+    assert asked == []  # no change, no turn taken
     changed = {**props, "cgroupns": "private"}
     diff = provider.diff("id", props, changed)
     assert diff.changes and diff.replaces == ["cgroupns"] and diff.delete_before_replace
+    assert asked == ["unit/smack-unit-node-1"]
+
+
+def test_a_node_whose_turn_has_not_come_keeps_its_container(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replacement becomes an update that returns the old outputs: the state keeps what
+    the running container has, so the next run sees the change again."""
+    monkeypatch.setattr("infra.nodes.local.take_turn", lambda *_a: "node-1 is replaced first")
+    props = {**node_props(), "container_id": "abc", "host_key": "ssh-ed25519 K"}
+    changed = {**props, "cpus": 1}
+    provider = LocalNodeProvider()
+    diff = provider.diff("id", props, changed)
+    assert diff.changes and not diff.replaces and not diff.delete_before_replace
+    assert provider.update("id", props, changed).outs == props
+
+
+def test_a_node_made_before_data_volumes_is_not_replaced_for_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("infra.nodes.local.take_turn", lambda *_a: None)
+    props = node_props()
+    legacy = {k: v for k, v in props.items() if k != "volumes"}
+    provider = LocalNodeProvider()
+    assert not provider.diff("id", legacy, props).changes
+    assert provider.diff("id", legacy, {**props, "cpus": 2}).replaces == ["cpus"]
+
+
+def test_data_directories_are_mounted_from_the_nodes_volumes() -> None:
+    props = node_props()
+    args = _run_args(props, "img")
+    mounts = [args[i + 1] for i, a in enumerate(args) if a == "--volume"]
+    assert mounts == [f"smack-unit-node-1-{path.strip('/').replace('/', '-')}:{path}"
+                      for path in KEPT_PATHS]
+    assert "/var/lib/mesos/agent" not in " ".join(mounts)
+    settings = parse_settings("unit", parse_only({"smack:target": "local",
+                                                  "smack:local": {"data_volumes": False}}))
+    specs = local_specs(settings, public_key="k")
+    assert specs.disks == {} and all(p["volumes"] == [] for _, p in specs.nodes)
+    assert "--volume" not in _run_args(specs.nodes[0][1], "img")
+
+
+class FakeEngine:
+    """Containers of one stack: their states, which carry the converged marker, and every
+    engine call made."""
+
+    def __init__(self, states: dict[str, str], converged: set[str],
+                 volumes: dict[str, dict[str, str]] | None = None) -> None:
+        self.states = states
+        self.marked = converged
+        self.volume_labels = volumes or {}
+        self.calls: list[tuple[str, ...]] = []
+
+    def container_states(self, _stack: str) -> dict[str, str]:
+        return dict(self.states)
+
+    def run(self, *args: str, check: bool = True) -> SimpleNamespace:
+        self.calls.append(args)
+        if args[:1] == ("exec",):
+            return SimpleNamespace(returncode=0 if args[1] in self.marked else 1)
+        return SimpleNamespace(returncode=0, stdout="")
+
+    def inspect(self, kind: str, name: str) -> dict[str, object] | None:
+        assert kind == "volume"
+        labels = self.volume_labels.get(name)
+        return None if labels is None else {"Labels": labels}
+
+
+def nodes(stack: str, *numbers: int) -> list[str]:
+    return [f"smack-{stack}-node-{n}" for n in numbers]
+
+
+def test_one_node_of_a_stack_gets_the_turn_per_run() -> None:
+    one, two, three = nodes("turns1", 1, 2, 3)
+    engine = FakeEngine(dict.fromkeys((one, two, three), "running"), {one, two, three})
+    assert take_turn(engine, "turns1", two) is None  # type: ignore[arg-type]
+    assert take_turn(engine, "turns1", one) == "node-2 is replaced first"  # type: ignore[arg-type]
+    assert take_turn(engine, "turns1", three) == "node-2 is replaced first"  # type: ignore[arg-type]
+    assert take_turn(engine, "turns1", two) is None  # type: ignore[arg-type]
+    # The converged markers of the others were looked at once, for the turn given.
+    assert sorted(c[1] for c in engine.calls) == [one, three]
+
+
+def test_a_replaced_node_not_converged_yet_holds_the_next_turn() -> None:
+    one, two, three = nodes("turns2", 1, 2, 3)
+    engine = FakeEngine(dict.fromkeys((one, two, three), "running"), {two, three})
+    assert take_turn(engine, "turns2", two) == (  # type: ignore[arg-type]
+        "node-1 has not completed site.yml since it was replaced: this run converges it first")
+    # A stack that never completed a converge has nothing to protect.
+    fresh = FakeEngine(dict.fromkeys(nodes("turns3", 1, 2, 3), "running"), set())
+    assert take_turn(fresh, "turns3", nodes("turns3", 2)[0]) is None  # type: ignore[arg-type]
+
+
+def test_no_node_is_replaced_while_another_is_down() -> None:
+    one, two, three = nodes("turns4", 1, 2, 3)
+    engine = FakeEngine({one: "running", two: "running", three: "exited"}, {one, two, three})
+    with pytest.raises(EngineError, match=r"node-3 is not running, so replacing node-1 now "
+                                          r"would take one more node down: start it again and "
+                                          r"rerun, or remove a node that is gone for good with "
+                                          r"`smack remove-node NODE --dead`"):
+        take_turn(engine, "turns4", one)  # type: ignore[arg-type]
+    # The node being replaced may itself be down: the others are what counts.
+    assert take_turn(engine, "turns4", three) is None  # type: ignore[arg-type]
+
+
+def test_pending_keys_name_what_the_container_lacks() -> None:
+    keys = ["cpus", "volumes"]
+    assert pending_keys({"cpus": 1, "volumes": [["v", "/p"]]},
+                        {"cpus": 2, "volumes": [["v", "/p"]]}, keys) == ["cpus"]
+    assert pending_keys({"cpus": 1}, {"cpus": 1, "volumes": [["v", "/p"]]}, keys) == []
+
+
+def test_disks_are_made_adopted_and_removed_with_the_stacks_labels(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    props = disk_props("smack-unit-node-1", "node-1", dict(node_props()["engine"]))  # type: ignore[arg-type]
+    first, second = props["volumes"][0][0], props["volumes"][1][0]
+    engine = FakeEngine({}, set(), volumes={first: {STACK_LABEL: "unit"}})
+    monkeypatch.setattr("infra.nodes.local_disks.open_engine", lambda _p: engine)
+    provider = LocalDisksProvider()
+    provider.create(props)
+    made = [c for c in engine.calls if c[:2] == ("volume", "create")]
+    assert [c[-1] for c in made] == [v for v, _ in props["volumes"][1:]]  # the first is adopted
+    assert made[0] == ("volume", "create", "--label", f"{STACK_LABEL}=unit",
+                       "--label", "io.smack.node=node-1", second)
+    # Another stack's volume of the same name is not taken over.
+    engine.volume_labels[second] = {STACK_LABEL: "other"}
+    with pytest.raises(EngineError, match=f"a volume named {second} exists and was not made "
+                                          "by smack for stack unit"):
+        provider.create(props)
+    # The engine settings (ulimits) do not replace volumes; their names do.
+    bumped = {**props, "engine": {**props["engine"], "nofile": 1}}
+    assert not provider.diff("id", props, bumped).changes
+    engine.calls.clear()
+    engine.volume_labels = {v: {STACK_LABEL: "unit"} for v, _ in props["volumes"]}
+    provider.delete("id", props)
+    assert [c for c in engine.calls if c[:2] == ("volume", "rm")] == [
+        ("volume", "rm", v) for v, _ in props["volumes"]]
 
 
 def test_containers_conf_holds_the_engine_settings(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime import MockResourceArgs
 
-from tests.unit.pulumi_mocks import run_program
+from tests.unit.pulumi_mocks import Recorder, run_program
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.unit
 def test_local_stack_registers_key_network_nodes_inventory_and_run() -> None:
     rec = run_program({"smack:target": "local"})
     assert sorted(rec.names()) == sorted(["local", "ssh-key", "network", "node-1", "node-2",
-                                          "node-3", "inventory", "credentials", "site"])
+                                          "node-3", "node-1-disks", "node-2-disks",
+                                          "node-3-disks", "inventory", "credentials", "site"])
     assert rec.named("local").typ == "smack:local:Cluster"
     node = rec.named("node-2").inputs
     assert node["address"] == "198.18.0.11"
@@ -29,6 +31,33 @@ def test_local_stack_registers_key_network_nodes_inventory_and_run() -> None:
     engine = node["engine"]
     assert (engine["name"], engine["runtime"], engine["nofile"]) == ("podman", "runc", 20000)
     assert rec.named("network").inputs["subnet"] == "198.18.0.0/24"
+
+
+def test_each_local_node_mounts_the_volumes_of_its_own_disks() -> None:
+    rec = run_program({"smack:target": "local"})
+    disks = rec.named("node-2-disks").inputs
+    assert rec.named("node-2").inputs["volumes"] == disks["volumes"]
+    assert all(v.startswith("smack-unit-node-2-var-lib-") for v, _ in disks["volumes"])
+
+
+def test_nodes_a_replacing_change_has_not_reached_are_an_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose container (its outputs) lacks a change waits for its turn."""
+
+    class OneBehind(Recorder):
+        def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            rid, outs = super().new_resource(args)
+            if args.name == "node-2":
+                outs["cpus"] = 7  # the running container still has the old limit
+            return rid, outs
+
+    from infra import program
+
+    said: list[list[str]] = []
+    monkeypatch.setattr(program, "_say_waiting", lambda names: said.append(names) or names)
+    run_program({"smack:target": "local"}, recorder=OneBehind())
+    run_program({"smack:target": "local"})
+    assert said == [["node-2"], []]
 
 
 def test_inventory_is_rendered_from_the_nodes() -> None:
@@ -47,8 +76,8 @@ def test_inventory_is_rendered_from_the_nodes() -> None:
 def test_raising_the_count_adds_only_new_names() -> None:
     three = run_program({"smack:target": "local"})
     four = run_program({"smack:target": "local", "smack:nodes": [{"name": "node", "count": 4}]})
-    before = {r.name: r.inputs["address"] for r in three.resources if r.name.startswith("node-")}
-    after = {r.name: r.inputs["address"] for r in four.resources if r.name.startswith("node-")}
+    before = {r.name: r.inputs["address"] for r in three.resources if "address" in r.inputs}
+    after = {r.name: r.inputs["address"] for r in four.resources if "address" in r.inputs}
     assert set(after) - set(before) == {"node-4"}
     assert all(after[n] == before[n] for n in before)  # nothing renumbered
     groups = yaml.safe_load(four.named("inventory").inputs["files"]["hosts.yml"])
@@ -59,7 +88,7 @@ def test_raising_the_count_adds_only_new_names() -> None:
 
 def test_lowering_the_count_drops_the_highest_numbered_nodes() -> None:
     rec = run_program({"smack:target": "local", "smack:nodes": [{"name": "node", "count": 1}]})
-    assert [n for n in rec.names() if n.startswith("node-")] == ["node-1"]
+    assert [n for n in rec.names() if n.startswith("node-")] == ["node-1-disks", "node-1"]
 
 
 def test_separate_layout_places_services_per_group() -> None:
