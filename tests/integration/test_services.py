@@ -690,6 +690,42 @@ def test_scale_in_drains_one_node_removes_a_dead_one_and_keeps_every_row(stack: 
     assert set(kafka.acked) <= kafka_read_all(servers[:3], "scale", stack.kafka_client())
 
 
+def test_a_replaced_node_comes_back_with_its_data_as_the_same_member(stack: Stack) -> None:
+    """issue 16, item 5: a change that replaces node-3's container keeps its data volumes, so
+    site.yml brings it back as the same Cassandra node (host id, tokens) and Kafka broker."""
+    host_id = stack.sh(3, "nodetool info | awk '/^ID/ {print $3}'").strip()
+    tokens = stack.sh(3, "nodetool info --tokens | grep -c '^Token'").strip()
+    node_id = stack.sh(3, "grep '^node.id=' /var/lib/kafka/data/meta.properties").strip()
+    old = stack.cluster.created[stack.container(3)]["container_id"]
+    stack.cluster.replace(stack.container(3))
+    stack.cluster.up()
+    assert stack.cluster.created[stack.container(3)]["container_id"] != old
+    # A new system: nothing installed, no converged marker; the data is there.
+    assert stack.sh(3, "test -e /var/lib/smack/converged || echo unmarked; "
+                       "test -x /usr/local/bin/nodetool || echo fresh").split() == [
+        "unmarked", "fresh"]
+    assert node_id in stack.sh(3, "cat /var/lib/kafka/data/meta.properties")
+    assert stack.cluster.run("site.yml").changed > 0
+    assert stack.sh(3, "nodetool info | awk '/^ID/ {print $3}'").strip() == host_id
+    assert stack.sh(3, "nodetool info --tokens | grep -c '^Token'").strip() == tokens
+    assert stack.sh(3, "test -e /var/lib/smack/converged && echo converged").strip() == "converged"
+    status = stack.sh(1, "nodetool status")
+    assert [line[:2] for line in status.splitlines() if line[:2] in ("UN", "DN", "UL", "UJ")] \
+        == ["UN"] * 3, status
+    replicas = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --describe "
+                           "--topic scale")
+    isr = [line.split("Isr:")[1].split()[0] for line in replicas.splitlines() if "Isr:" in line]
+    assert len(isr) == 8 and all(sorted(i.split(",")) == ["1", "2", "3"] for i in isr), replicas
+    masters = ",".join(f"{a}:5050" for a in stack.addresses)
+    stack.sh(1, f"mesos-check agents --masters {masters} --count 3")
+    session = stack.cql()
+    try:
+        assert cassandra_read_all(session, "keep.t") == set(range(100))
+        assert len(cassandra_read_all(session, "keep.scale")) >= 2_000
+    finally:
+        session.cluster.shutdown()
+
+
 @pytest.mark.parametrize(("tag", "extravars", "expected"), [
     ("common", {"common_swappiness": 500},
      ["node-1: task 'Refuse out-of-range kernel and limit settings'",

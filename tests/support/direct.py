@@ -74,6 +74,15 @@ class DirectLocalCluster:
         write_inventory(self.inventory.parent, files)
         return nodes
 
+    def replace(self, container: str) -> None:
+        """Replace a node's container as the engine does for a replacing change: the container
+        goes, its disks stay, and a new one with the same inputs mounts them (call up() next
+        for the inventory with its new host key)."""
+        outs = self.created[container]
+        props = {k: v for k, v in outs.items() if k not in ("container_id", "host_key")}
+        LocalNodeProvider().delete(container, outs)
+        self.created[container] = LocalNodeProvider().create(props).outs
+
     def retire(self, dead: tuple[str, ...] = ()) -> PlaybookResult | None:
         """Run remove-node.yml on the nodes the settings no longer plan, as `pulumi up` does
         before deleting them (call it after changing `settings`, before `up`); `dead` names
