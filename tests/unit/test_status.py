@@ -599,7 +599,8 @@ def write_stack_inventory(directory: Path, services: dict[str, tuple[str, ...]],
 def stack_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """State and inventories of the test stack under tmp_path; the CLI finds them there."""
     monkeypatch.setenv("SMACK_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(status, "inventory_dir", lambda stack: tmp_path / "inventories" / stack)
+    monkeypatch.setattr("infra.status.inventory.inventory_dir",
+                        lambda stack: tmp_path / "inventories" / stack)
     return tmp_path / "inventories" / STACK
 
 
