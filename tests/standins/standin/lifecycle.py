@@ -15,19 +15,27 @@ from collections.abc import Callable
 
 from . import glog
 
+# Signals taken since catch_signals(), in order.
+_received: list[int] = []
 
-def run_until_signal(before_exit: Callable[[], None] | None = None) -> int:
-    """Block until SIGTERM/SIGINT, run `before_exit`, then die by the same signal."""
-    received: list[int] = []
 
+def catch_signals() -> None:
+    """Take SIGTERM/SIGINT from now on. Called where the real daemons set up logging (glog
+    installs its signal handler there), before any thread starts: a signal that arrived once
+    /health answered but before the main thread reached run_until_signal() would otherwise
+    kill the process without the RAW line (seen in CI)."""
     def handler(signum: int, _frame: object) -> None:
-        received.append(signum)
+        _received.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    # Not signal.pause(): the kernel may hand the signal to an HTTP or ZooKeeper thread, and
-    # pause() in the main thread then never returns (a flaky 'master did not exit' under load).
-    # The Python-level handler still runs in the main thread at its next wake-up.
+
+
+def run_until_signal(before_exit: Callable[[], None] | None = None) -> int:
+    """Block until SIGTERM/SIGINT, run `before_exit`, then die by the same signal."""
+    received = _received
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        catch_signals()
     while not received:
         time.sleep(0.1)
     name = signal.Signals(received[0]).name

@@ -52,7 +52,7 @@ from .httpd import (
     not_found,
     unauthorized,
 )
-from .lifecycle import run_until_signal, start_thread
+from .lifecycle import catch_signals, run_until_signal, start_thread
 from .metrics import agent_keys, snapshot
 from .resources import agent_resources, parse_attributes
 
@@ -382,6 +382,7 @@ def main(argv: list[str]) -> int:
         print(f"mesos {VERSION}")
         return 0
     glog.configure("mesos-agent", flags.get("log_dir"), is_true(flags, "quiet"))
+    catch_signals()
     check_startup(table, flags)
     check_isolation(table, flags)
     try:

@@ -59,7 +59,7 @@ from .httpd import (
     text_response,
     unauthorized,
 )
-from .lifecycle import run_until_signal, start_thread
+from .lifecycle import catch_signals, run_until_signal, start_thread
 from .maintenance import Maintenance, MaintenanceError, machine_key
 from .master_model import Agent, Framework
 from .master_registry import PULL_INTERVAL, Registry
@@ -884,6 +884,7 @@ def main(argv: list[str]) -> int:
         print(f"mesos {VERSION}")
         return 0
     glog.configure("mesos-master", flags.get("log_dir"), is_true(flags, "quiet"))
+    catch_signals()
     check_startup(flags)
     try:
         master = Master(flags)
