@@ -318,7 +318,11 @@ class LocalCluster(pulumi.ComponentResource):
         for plan, props in specs.nodes:
             needs: list[pulumi.Resource] = [network]
             if plan.name in specs.disks:
-                needs.append(LocalDisks(f"{plan.name}-disks", specs.disks[plan.name], child))
+                # After the network in creation, so before it in deletion: the network's
+                # delete removes the containers.conf the volumes' delete still needs.
+                needs.append(LocalDisks(f"{plan.name}-disks", specs.disks[plan.name],
+                                        pulumi.ResourceOptions(parent=self,
+                                                               depends_on=[network])))
             node = LocalNode(plan.name, props,
                              pulumi.ResourceOptions(parent=self, depends_on=needs))
             records.append(_record_of(plan, props, node, key_spec["key_file"]))
