@@ -366,8 +366,10 @@ def _retire(olds: dict[str, Any], news: dict[str, Any]) -> None:
 
 def _run_logged(args: dict[str, Any]) -> dict[str, Any]:
     """run_in_worker with its lines on the provider's stderr (the engine shows them as the
-    update runs) and in .smack/stacks/<stack>/<playbook>.log for later."""
-    log = state_dir(args["stack"]) / f"{Path(args['playbook']).stem}.log"
+    update runs) and in .smack/stacks/<stack>/<playbook>.log (<playbook>.check.log for a
+    check-mode run) for later."""
+    kind = ".check" if args.get("check") else ""
+    log = state_dir(args["stack"]) / f"{Path(args['playbook']).stem}{kind}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
         return run_in_worker(args, _Tee(stream, sys.stderr))
@@ -446,7 +448,10 @@ def _worker() -> int:
     except AnsibleRunError as err:
         print(json.dumps({"ok": False, "failures": err.failures}))
         return 1
-    print(json.dumps({"ok": True, "outputs": result.as_outputs()}))
+    outputs = result.as_outputs()
+    if args.get("check"):
+        outputs["would_change"] = result.changed_tasks
+    print(json.dumps({"ok": True, "outputs": outputs}))
     return 0
 
 
@@ -488,10 +493,39 @@ class AnsibleRunProvider(dyn.ResourceProvider):
         # to repair what drifted on the nodes; a run without the token does not count as one.
         if news.get("converge") and news.get("converge") != olds.get("converge"):
             changed.append("converge")
+        # What the last refresh found drifted on the nodes (see read) is repaired by a run.
+        if olds.get("drift"):
+            changed.append("drift")
         return dyn.DiffResult(changes=bool(changed), replaces=[])
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult(self._run(news))
+        return dyn.UpdateResult({**self._run(news), "drift": []})
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        """`pulumi refresh` and `up --refresh`: the playbook in check mode on the nodes as they
+        are now. What it would change (host, task and file; never content) is kept as `drift`,
+        which makes the next update run the playbook again: the engine cannot see a file
+        edited by hand or a stopped unit otherwise."""
+        inventory = Path(str(props.get("inventory") or ""))
+        if not props.get("hosts") or not inventory.is_file():
+            sys.stderr.write(f"{props.get('playbook')}: no inventory at {inventory} on this "
+                             "machine yet, so no drift check (`pulumi up` writes it)\n")
+            return dyn.ReadResult(id_, props)
+        try:
+            outputs = _run_logged({
+                "playbook": props["playbook"], "inventory": str(inventory),
+                "stack": props["stack"], "limit": None, "tags": None,
+                "extravars": props.get("extravars") or {}, "check": True,
+                "forks": int(props.get("forks", 20)), "verbosity": int(props.get("verbosity", 0)),
+            })
+            drift = sorted(outputs.get("would_change") or [])
+        except AnsibleRunError as err:
+            # A node the check cannot reach or run on is drift too: the next update tries
+            # the real run, which converges it or fails naming host, task and message.
+            drift = [f"check failed: {line}" for line in err.failures]
+        for line in drift:
+            sys.stderr.write(f"drift: {line}\n")
+        return dyn.ReadResult(id_, {**props, "drift": drift})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if not props.get("keep_on_delete"):
@@ -505,7 +539,8 @@ class AnsibleRun(dyn.Resource):
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(AnsibleRunProvider(), name,
-                         {**props, "hosts": None, "duration_seconds": None}, opts)
+                         {**props, "hosts": None, "duration_seconds": None, "drift": None},
+                         opts)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Only a preview says which nodes a change replaces: `up` shows it as it happens.
     replaced = ReplacedNodes([plan.name for plan in plan_nodes(settings)], settings.target)
     outputs = engine.run(args.command, args.stack, _stream, converge,
-                         on_event=replaced if args.command == "preview" else None)
+                         on_event=replaced if args.command == "preview" else None,
+                         refresh=getattr(args, "refresh", False))
     if args.command == "up":
         outputs = _until_no_node_waits(args.stack, outputs)
         print_outputs(args.stack, outputs)
@@ -429,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--converge", action="store_true",
                            help="run site.yml on every node even when no input changed, to "
                                 "repair drift (a file edited by hand, a unit stopped)")
+        if name in ("up", "preview"):
+            p.add_argument("--refresh", action="store_true",
+                           help="read the resources first, site.yml in check mode among them: "
+                                "drift found on the nodes makes `up` run site.yml again")
         if name == "preview":
             p.add_argument("--engine-only", action="store_true",
                            help="only the engine's plan; skip the check-mode Ansible run")

@@ -174,18 +174,19 @@ class TracebackFilter:
 
 def run(command: str, stack: str, on_output: Callable[[str], Any],
         extra_env: dict[str, str] | None = None,
-        on_event: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+        on_event: Callable[[Any], Any] | None = None, *, refresh: bool = False) -> dict[str, Any]:
     """Run up, preview or destroy on `stack`; return the stack outputs (empty after destroy).
-    `on_event` sees the engine's structured events (up and preview)."""
+    `on_event` sees the engine's structured events (up and preview); `refresh` reads the
+    resources first (site.yml's drift check among them)."""
     from pulumi import automation as auto  # noqa: PLC0415
 
     target = select_stack(stack, extra_env)
     on_output = TracebackFilter(on_output)
     try:
         if command == "up":
-            target.up(on_output=on_output, on_event=on_event)
+            target.up(on_output=on_output, on_event=on_event, refresh=refresh or None)
         elif command == "preview":
-            target.preview(on_output=on_output, on_event=on_event)
+            target.preview(on_output=on_output, on_event=on_event, refresh=refresh or None)
         elif command == "destroy":
             target.destroy(on_output=on_output)
             return {}

@@ -142,6 +142,23 @@ def drift_is_seen_and_repaired(stack: Stack) -> None:
     assert stack.exec(3, "systemctl", "is-active", "mesos-agent").strip() == "active"
     assert len(agents(stack)) == 3
 
+    # The engine's own refresh runs the same check (the site run's read) and keeps what it
+    # found, so the next plain `pulumi up` converges again; a refresh alone only looks.
+    stack.exec(3, "systemctl", "stop", "mesos-agent")
+    refreshed = stack.pulumi("refresh", "--yes")
+    said = refreshed.stdout + refreshed.stderr
+    assert "drift: node-3: Enable and start the unit - mesos-agent" in said, said[-3000:]
+    assert "drift: node-1" not in said and "drift: node-2" not in said, said[-3000:]
+    assert stack.exec(3, "sh", "-c", "systemctl is-active mesos-agent || true").strip() \
+        == "inactive"
+    assert stack.runs_of_site() == runs + 1
+    stack.pulumi("up", "--yes")
+    assert stack.runs_of_site() == runs + 2
+    assert stack.exec(3, "systemctl", "is-active", "mesos-agent").strip() == "active"
+    # Nothing drifted now: `up --refresh` checks and runs nothing.
+    stack.pulumi("up", "--refresh", "--yes")
+    assert stack.runs_of_site() == runs + 2
+
 
 def a_replacing_change_is_announced(stack: Stack) -> None:
     """issue 16, item 5: `smack preview` says which nodes a change replaces, and why: one

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from infra import ansible
 from infra.ansible import CONTENT_DIRS, AnsibleRunProvider, _Events, _message, content_digest
+from infra.errors import AnsibleRunError
 from infra.paths import PROJECT_DIR
 from infra.progress import LineProgress
 
@@ -184,3 +187,60 @@ def test_verify_prints_the_figures_table() -> None:
     text = console.file.getvalue()
     assert "verify.yml: figures" in text and "data path" in text and "p50 5 ms" in text
     assert len(_verify_tables(PlaybookResult("verify.yml", {}, 1.0))) == 2
+
+
+SITE = {"stack": "s", "playbook": "site.yml", "inventory_digest": "a", "content_digest": "b",
+        "extravars": {}, "forks": 20, "hosts": {"node-1": {"ok": 9}}, "drift": []}
+
+
+def test_a_refresh_keeps_what_the_check_would_change_and_the_next_update_runs_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+    seen: list[dict[str, Any]] = []
+
+    def checked(args: dict[str, Any]) -> dict[str, Any]:
+        seen.append(args)
+        return {"playbook": "site.yml", "hosts": {}, "duration_seconds": 1.0,
+                "would_change": ["node-3: Enable and start the unit - mesos-agent",
+                                 "node-2: Write limits (/etc/security/limits.d/60-smack.conf)"]}
+
+    monkeypatch.setattr(ansible, "_run_logged", checked)
+    provider = AnsibleRunProvider()
+    props = {**SITE, "inventory": str(inventory)}
+    read = provider.read("id", props)
+    assert seen and seen[0]["check"] is True and seen[0]["inventory"] == str(inventory)
+    assert read.outs["drift"] == ["node-2: Write limits (/etc/security/limits.d/60-smack.conf)",
+                                  "node-3: Enable and start the unit - mesos-agent"]
+    assert read.outs["hosts"] == props["hosts"]  # the last real run's figures stay
+    news = {**props, "drift": None, "hosts": None}
+    assert provider.diff("id", read.outs, news).changes
+    assert not provider.diff("id", props, news).changes  # no drift, no run
+
+    def ran(args: dict[str, Any]) -> dict[str, Any]:
+        return {"playbook": "site.yml", "hosts": {"node-1": {"ok": 9}}, "duration_seconds": 2.0}
+
+    monkeypatch.setattr(ansible, "_run_logged", ran)
+    after = provider.update("id", read.outs, news).outs
+    assert after["drift"] == []
+    assert not provider.diff("id", after, news).changes
+
+
+def test_a_refresh_that_cannot_check_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    provider = AnsibleRunProvider()
+    lost = {**SITE, "inventory": str(tmp_path / "gone" / "hosts.yml")}
+    assert provider.read("id", lost).outs == lost  # no inventory here: nothing to check with
+    assert "no drift check" in capsys.readouterr().err
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all: {}\n")
+
+    def unreachable(args: dict[str, Any]) -> dict[str, Any]:
+        raise AnsibleRunError("site.yml", ["node-2: task 'Gathering Facts': unreachable"])
+
+    monkeypatch.setattr(ansible, "_run_logged", unreachable)
+    read = provider.read("id", {**SITE, "inventory": str(inventory)})
+    assert read.outs["drift"] == ["check failed: node-2: task 'Gathering Facts': unreachable"]
+    assert provider.diff("id", read.outs, {**SITE, "inventory": str(inventory)}).changes
+    assert "drift: check failed: node-2" in capsys.readouterr().err
