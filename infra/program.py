@@ -57,9 +57,13 @@ def create_nodes(settings: Settings) -> pulumi.Output[list[dict[str, Any]]]:
         pulumi.export("bastion", cluster.bastion_address)
         return cluster.nodes
     if settings.target == "baremetal":
-        from infra.nodes.baremetal import BaremetalCluster  # noqa: PLC0415
+        from infra.nodes.baremetal import BaremetalCluster, baremetal_settings  # noqa: PLC0415
+        from infra.reset import reset_on_destroy  # noqa: PLC0415
 
-        return BaremetalCluster("baremetal", settings).nodes
+        hosts = BaremetalCluster("baremetal", settings)
+        reset_on_destroy(settings, hosts.nodes, baremetal_settings(settings).reset_on_destroy,
+                         was_under=hosts)
+        return hosts.nodes
     raise pulumi.RunError(
         f"stack '{settings.stack}': target '{settings.target}' is not available; "
         f"allowed: 'local', 'baremetal', 'aws'"

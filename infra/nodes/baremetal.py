@@ -1,20 +1,19 @@
 """The `baremetal` target: existing hosts, listed in the stack settings, reached over SSH.
 
-smack creates nothing here but two dynamic resources under `BaremetalCluster`:
+smack creates nothing here but one dynamic resource under `BaremetalCluster`:
 
 - `HostPreflight` ("preflight"): logs into every host with paramiko and checks login, sudo, OS,
   architecture, memory, free disk and the service ports (infra/nodes/preflight.py). It runs when
   the stack is created and on every `up` that changes a host's settings or what runs on it; a
   failure lists `<host>: <problem>` lines and stops the update before Ansible runs. It also reads
   each host's SSH key, which the inventory's known_hosts then pins.
-- `HostReset` ("reset"): with `reset_on_destroy: true`, destroying the stack runs
-  playbooks/reset.yml on every host, which removes what smack installed.
+
+Removing smack from the hosts on destroy is the program's step beside these nodes
+(infra/reset.py): a node target does not run Ansible.
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,11 +22,10 @@ import pulumi.dynamic as dyn
 
 from infra.config import BaremetalSettings, Settings
 from infra.endpoints import knob
-from infra.errors import AnsibleRunError, SmackError
-from infra.inventory import ordered, render_inventory, write_inventory
+from infra.inventory import ordered
 from infra.nodes.model import Node
 from infra.nodes.preflight import HostSpec, PortNeed, run_preflight
-from infra.paths import PROJECT_DIR, state_dir
+from infra.paths import PROJECT_DIR
 from infra.topology import plan_nodes
 
 # (role, variable, what it is, units that hold the port once smack's service runs)
@@ -199,65 +197,6 @@ class HostPreflight(dyn.Resource):
                          {**props, "host_keys": None, "facts": None}, opts)
 
 
-# ----------------------------------------------------------------------------- reset
-
-
-def reset_run_name(stack: str) -> str:
-    """The reset's runner state and inventory live apart from the stack's own state, which the
-    engine may be deleting at the same time."""
-    return f"{stack}.reset"
-
-
-def reset_dir(stack: str) -> Path:
-    return state_dir(reset_run_name(stack)) / "inventory"
-
-
-def run_reset(props: dict[str, Any]) -> dict[str, Any]:
-    """Write the stored inventory to a directory of its own and run reset.yml against it."""
-    from infra.ansible import forget_runs, run_in_worker  # noqa: PLC0415
-
-    directory = Path(props["dir"])
-    write_inventory(directory, props["files"])
-    args: dict[str, Any] = {
-        "playbook": "reset.yml", "inventory": str(directory / "hosts.yml"),
-        "stack": reset_run_name(props["stack"]), "limit": None, "tags": None,
-        "extravars": {}, "forks": int(props.get("forks", 20)),
-        "verbosity": int(props.get("verbosity", 0)),
-    }
-    try:
-        return run_in_worker(args, sys.stderr)
-    except AnsibleRunError as err:
-        raise SmackError(
-            f"{err}\nThe hosts may still hold part of smack. Fix the problem and destroy "
-            f"again, or set smack:baremetal.reset_on_destroy: false and run `smack up` before "
-            f"destroying to leave the hosts as they are."
-        ) from None
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-        forget_runs(reset_run_name(props["stack"]))
-
-
-class HostResetProvider(dyn.ResourceProvider):
-    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        return dyn.CreateResult(f"{props['stack']}-reset", dict(props))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        return dyn.DiffResult(changes=olds != news, replaces=[])
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult(dict(news))
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        if props.get("enabled"):
-            run_reset(props)
-
-
-class HostReset(dyn.Resource):
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(HostResetProvider(), name, props, opts)
-
-
 # --------------------------------------------------------------------------- cluster
 
 
@@ -269,14 +208,13 @@ def node_records(nodes: list[Node], host_keys: dict[str, str] | None) -> list[di
 
 
 class BaremetalCluster(pulumi.ComponentResource):
-    """Preflight (and, on destroy, reset) of the existing hosts of one baremetal stack."""
+    """Preflight of the existing hosts of one baremetal stack."""
 
     nodes: pulumi.Output[list[dict[str, Any]]]
 
     def __init__(self, name: str, settings: Settings,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("smack:baremetal:Cluster", name, None, opts)
-        bm = baremetal_settings(settings)
         nodes = host_nodes(settings)
         specs = host_specs(settings, nodes)
         preflight = HostPreflight(
@@ -285,14 +223,4 @@ class BaremetalCluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         self.nodes = preflight.host_keys.apply(lambda keys: node_records(nodes, keys))
-        directory = reset_dir(settings.stack)
-        files = self.nodes.apply(lambda records: render_inventory(
-            settings, [Node.from_dict(r) for r in records], directory))
-        HostReset(
-            "reset",
-            {"stack": settings.stack, "enabled": bm.reset_on_destroy, "dir": str(directory),
-             "files": files, "forks": settings.ansible.forks,
-             "verbosity": settings.ansible.verbosity},
-            pulumi.ResourceOptions(parent=self),
-        )
         self.register_outputs({"nodes": self.nodes})

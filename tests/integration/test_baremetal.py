@@ -29,13 +29,13 @@ import pytest
 import yaml
 
 from infra.config import parse_settings
-from infra.nodes.baremetal import reset_run_name
 from infra.nodes.engine import ContainerEngine
 from infra.nodes.local import local_specs
 from infra.nodes.local_engine import open_engine
 from infra.nodes.model import Node
 from infra.nodes.sshkey import ensure_key_pair
 from infra.paths import PROJECT_DIR, inventory_dir, state_dir
+from infra.reset import reset_run_name
 from tests.integration.conftest import SUBNET, new_cluster
 from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import BIN, Stack

@@ -25,7 +25,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import program
+from infra import program, reset
 from infra.config import (
     BaremetalHost,
     BaremetalSettings,
@@ -37,7 +37,6 @@ from infra.errors import SettingsError
 from infra.nodes import baremetal
 from infra.nodes.baremetal import (
     HostPreflightProvider,
-    HostResetProvider,
     host_nodes,
     host_specs,
     node_records,
@@ -59,6 +58,7 @@ from infra.nodes.preflight import (
     ssh_preflight,
 )
 from infra.paths import PROJECT_DIR
+from infra.reset import HostResetProvider
 from tests.support.settings import WITHOUT_MESOS, parse_only
 from tests.unit.pulumi_mocks import Recorder, run_program
 
@@ -99,15 +99,15 @@ class BaremetalRecorder(Recorder):
 
 
 def run_cluster(config: dict[str, Any]) -> BaremetalRecorder:
-    """BaremetalCluster + the program's converge step, under mocks."""
+    """The program's node step (BaremetalCluster and the reset beside it) and its converge
+    step, under mocks."""
     recorder = BaremetalRecorder()
     pulumi.runtime.set_mocks(recorder, project="smack", stack="bm", preview=False)
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
 
     def main() -> None:
         settings = program.load_settings()
-        cluster = baremetal.BaremetalCluster("baremetal", settings)
-        program.converge(settings, cluster.nodes)
+        program.converge(settings, program.create_nodes(settings))
 
     _sync_await(run_pulumi_func(main))
     return recorder
@@ -436,7 +436,7 @@ def test_reset_runs_on_delete_only_when_enabled(monkeypatch: pytest.MonkeyPatch)
         runs.append(props)
         return {}
 
-    monkeypatch.setattr(baremetal, "run_reset", fake)
+    monkeypatch.setattr(reset, "run_reset", fake)
     provider = HostResetProvider()
     provider.delete("id", {"stack": "bm", "enabled": False})
     assert runs == []
