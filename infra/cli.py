@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -22,6 +24,16 @@ if TYPE_CHECKING:
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+# `smack logs` services; kept here so building the parser imports no status code.
+LOG_SERVICES = ("zookeeper", "mesos-master", "mesos-agent", "marathon", "kafka", "cassandra",
+                "spark")
+
+
+def smack_version() -> str:
+    try:
+        return metadata.version("smack")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _plan_table(settings: Settings) -> Table:
@@ -274,7 +286,13 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 def cmd_outputs(args: argparse.Namespace) -> int:
     from infra import engine  # noqa: PLC0415
 
-    print_outputs(args.stack, engine.outputs(args.stack))
+    outputs = engine.outputs(args.stack)
+    if args.json:
+        from infra import json_output  # noqa: PLC0415
+
+        print(json_output.dumps(json_output.outputs_document(args.stack, outputs)))
+        return 0
+    print_outputs(args.stack, outputs)
     return 0
 
 
@@ -282,8 +300,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from infra import status  # noqa: PLC0415
 
     report = status.collect_status(args.stack)
-    for part in status.render(report):
-        console.print(part)
+    if args.json:
+        from infra import json_output  # noqa: PLC0415
+
+        print(json_output.dumps(json_output.status_document(report)))
+    else:
+        for part in status.render(report):
+            console.print(part)
     return 0 if report.healthy else 1
 
 
@@ -330,7 +353,49 @@ def _run_verb(stack: str, playbook: str, done: str,
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    return _run_verb(args.stack, "verify.yml", "verified")
+    if not args.json:
+        return _run_verb(args.stack, "verify.yml", "verified")
+    from infra import ansible, json_output  # noqa: PLC0415
+    from infra.status import require_inventory  # noqa: PLC0415
+
+    inventory = require_inventory(args.stack)
+    try:
+        result = ansible.run_playbook("verify.yml", inventory, stack=args.stack)
+    except AnsibleRunError as err:
+        print(json_output.dumps(json_output.verify_document(args.stack, None, err.failures)))
+        return 1
+    print(json_output.dumps(json_output.verify_document(args.stack, result)))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from infra.node_shell import stream_logs  # noqa: PLC0415
+    from infra.status import load_inventory  # noqa: PLC0415
+
+    inventory = load_inventory(args.stack)
+    try:
+        failures = stream_logs(inventory, args.service, node=args.node, lines=args.lines,
+                               follow=args.follow, out=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        return 0  # the way out of --follow
+    for failure in failures:
+        errors.print(f"[red]{failure}[/red]", highlight=False)
+    return 1 if failures else 0
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    from infra.node_shell import open_shell  # noqa: PLC0415
+    from infra.status import load_inventory  # noqa: PLC0415
+
+    command = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
+    return open_shell(load_inventory(args.stack), args.node, command)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab  # noqa: PLC0415
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
@@ -408,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smack",
         description="SMACK clusters on local containers, bare metal or AWS.",
     )
+    parser.add_argument("--version", action="version", version=f"smack {smack_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_stack(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -437,12 +503,31 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "preview":
             p.add_argument("--engine-only", action="store_true",
                            help="only the engine's plan; skip the check-mode Ansible run")
-    with_stack(sub.add_parser("outputs", help="show the stack's nodes and endpoints"))
-    with_stack(sub.add_parser(
-        "status", help="check every service of the stack now, from this machine "
-                       "(exit 1 when anything is unhealthy)"))
-    with_stack(sub.add_parser(
-        "verify", help="run playbooks/verify.yml against the stack (changes nothing)"))
+    json_help = "print one JSON document (schemas/<command>.schema.json) instead of tables"
+    for name, text in (("outputs", "show the stack's nodes and endpoints"),
+                       ("status", "check every service of the stack now, from this machine "
+                                  "(exit 1 when anything is unhealthy)"),
+                       ("verify", "run playbooks/verify.yml against the stack (changes "
+                                  "nothing; exit 1 when a check fails)")):
+        with_stack(sub.add_parser(name, help=text)).add_argument(
+            "--json", action="store_true", help=json_help)
+    p = with_stack(sub.add_parser(
+        "logs", help="print a service's log from every node that runs it (or one), each line "
+                     "prefixed by its node"))
+    p.add_argument("service", choices=sorted(LOG_SERVICES))
+    p.add_argument("-n", "--node", help="only this node")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--lines", type=int, default=100, help="lines of history per node "
+                   "(default: 100)")
+    p = with_stack(sub.add_parser(
+        "ssh", help="a shell on a node (or a command there), connecting the way Ansible does"))
+    p.add_argument("node", help="node name, e.g. node-1")
+    p.add_argument("remote", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                   help="run this instead of a login shell")
+    p = sub.add_parser("completion", help="print a shell completion script "
+                                          "(e.g. `smack completion bash > "
+                                          "/etc/bash_completion.d/smack`)")
+    p.add_argument("shell", choices=["bash", "zsh"])
     p = with_stack(sub.add_parser(
         "restart", help="rolling restart of services, one node at a time behind health checks"))
     p.add_argument("services", nargs="+", metavar="SERVICE",
@@ -477,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"validate": cmd_validate, "image": cmd_image, "env": cmd_env, "up": cmd_up,
                 "preview": cmd_up, "destroy": cmd_destroy, "outputs": cmd_outputs,
                 "bundle": cmd_bundle, "status": cmd_status, "verify": cmd_verify,
-                "restart": cmd_restart, "scale": cmd_scale, "remove-node": cmd_remove_node}
+                "restart": cmd_restart, "scale": cmd_scale, "remove-node": cmd_remove_node,
+                "logs": cmd_logs, "ssh": cmd_ssh, "completion": cmd_completion}
     try:
         return handlers[args.command](args)
     except SmackError as err:
@@ -486,6 +572,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/yellow]")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`smack logs ... | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

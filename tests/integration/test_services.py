@@ -22,7 +22,10 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -30,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -37,6 +41,7 @@ from infra.config import Settings, SettingsError
 from infra.credentials import credentials_file
 from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
+from infra.json_output import schema_path
 from infra.nodes.local import node_record
 from infra.pki import new_authority
 from infra.status import StackStatus, collect_status, http_get
@@ -47,6 +52,7 @@ from tests.integration.conftest import (
     standin_repository,
 )
 from tests.support.direct import DirectLocalCluster
+from tests.support.engine_stack import BIN
 from tests.support.leaks import node_traces
 from tests.support.load import (
     cassandra_read_all,
@@ -200,10 +206,29 @@ def test_check_mode_after_converge_reports_no_changes(stack: Stack) -> None:
     assert set(result.hosts) == {"node-2"}
 
 
+def smack(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The `smack` command on this test's stack (its inventory is where the CLI looks)."""
+    return subprocess.run([str(BIN / "smack"), *args, "--stack", stack.cluster.settings.stack],
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, "COLUMNS": "400"})
+
+
+def valid(document: str, command: str) -> dict[str, Any]:
+    """`document` parsed and checked against the schema of `smack <command> --json`."""
+    data = json.loads(document)
+    jsonschema.validate(data, json.loads(schema_path(command).read_text()))
+    return dict(data)
+
+
 def test_verify_proves_every_service_and_leaves_nothing(stack: Stack) -> None:
-    result = stack.cluster.run("verify.yml")
-    assert result.changed == 0
-    assert all(result.hosts[f"node-{n}"].failed == 0 for n in NODES)
+    # Through `smack verify --json` (issue 17): nothing but the schema's document on stdout.
+    verified = smack(stack, "verify", "--json", timeout=1200)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    result = valid(verified.stdout, "verify")
+    assert result["ok"] and result["failures"] == []
+    assert sorted(result["hosts"]) == [f"node-{n}" for n in NODES]
+    assert all(h["changed"] == 0 and h["failed"] == 0 for h in result["hosts"].values())
+    assert result["plays"] and result["checks"], result
     topics = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list")
     assert "smack-verify" not in topics
     for n in NODES:
@@ -508,6 +533,66 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
     while not (report := status()).healthy:
         assert time.monotonic() < deadline, report.unhealthy()
         time.sleep(3)
+
+
+def test_logs_shell_and_json_reach_every_node(stack: Stack) -> None:
+    """issue 17, items 4-5: `smack status --json`, `smack logs` (journal, Marathon's own file,
+    one node, follow) and `smack ssh`, connecting the way Ansible does."""
+    status = smack(stack, "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    report = valid(status.stdout, "status")
+    assert report["healthy"] and report["standins"] == ["mesos_master", "mesos_agent", "marathon"]
+    assert len(report["services"]["kafka"]["rows"]) == 3
+
+    def prefixes(out: str) -> set[str]:
+        """The nodes that gave real log lines (journalctl says "-- No entries --" otherwise)."""
+        return {line.split(" | ", 1)[0].strip() for line in out.splitlines()
+                if " | " in line and "-- No entries --" not in line}
+
+    every = {f"node-{n}" for n in NODES}
+    for service in ("kafka", "cassandra", "zookeeper", "mesos-agent", "marathon", "spark"):
+        logs = smack(stack, "logs", service, "--lines", "5")
+        assert logs.returncode == 0, (service, logs.stdout, logs.stderr)
+        assert prefixes(logs.stdout) == every, (service, logs.stdout)
+    # Marathon writes to its root-only file, not the journal: the lines come from that file.
+    marathon = smack(stack, "logs", "marathon", "-n", "node-2", "--lines", "3").stdout
+    lines = [line.split(" | ", 1)[1] for line in marathon.splitlines()]
+    kept = stack.sh(2, "tail -n 500 /var/log/marathon/marathon.log").splitlines()
+    assert len(lines) == 3 and all(line in kept for line in lines), (lines, kept[-5:])
+    one = smack(stack, "logs", "kafka", "-n", "node-2", "--lines", "2")
+    assert prefixes(one.stdout) == {"node-2"} and len(one.stdout.splitlines()) == 2, one.stdout
+    # The journal's lines, with their time stamps (journalctl -o short-iso).
+    assert all(re.match(r"node-2 \| \d{4}-\d\d-\d\dT\d\d:\d\d", line)
+               for line in one.stdout.splitlines()), one.stdout
+    wrong = smack(stack, "logs", "kafka", "-n", "node-9")
+    assert wrong.returncode == 2 and "has no node 'node-9'" in wrong.stderr, wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+    # --follow streams every node's lines and keeps going until interrupted (Ctrl-C).
+    follow = subprocess.Popen([str(BIN / "smack"), "logs", "zookeeper", "-f", "--lines", "1",
+                               "--stack", stack.cluster.settings.stack],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(follow.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while prefixes("".join(seen)) != every:
+            assert time.monotonic() < deadline and follow.poll() is None, seen
+            time.sleep(0.5)
+        time.sleep(2)
+        assert follow.poll() is None  # still following
+    finally:
+        follow.send_signal(signal.SIGINT)
+        code = follow.wait(timeout=20)
+    assert code == 0, follow.stderr.read() if follow.stderr else ""
+
+    # Everything after the node is the command, so the stack comes first.
+    hostname = subprocess.run([str(BIN / "smack"), "ssh", "--stack", stack.cluster.settings.stack,
+                               "node-3", "--", "hostname"], capture_output=True, text=True,
+                              timeout=60, check=False)
+    assert hostname.returncode == 0, hostname.stderr
+    assert hostname.stdout.strip() == stack.sh(3, "hostname").strip()
 
 
 DATA_UNITS = ("zookeeper", "kafka", "cassandra", "mesos-master", "mesos-agent")
