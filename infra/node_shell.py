@@ -11,11 +11,15 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from infra.errors import SmackError
 from infra.status.inventory import Host, StackInventory
+
+# Shorter values of the credentials file are user names, not secrets.
+MIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,44 @@ def log_hosts(inv: StackInventory, service: str, node: str | None) -> list[Host]
     return [host]
 
 
+def secret_values(credentials: Any) -> list[str]:
+    """Every value of the stack's credentials file long enough to be a secret (generated
+    passwords and shared secrets are 32-character tokens, key material comes in long lines;
+    user names are short), longest first."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            found.update(line.strip() for line in value.splitlines()
+                         if len(line.strip()) >= MIN_SECRET_LENGTH)
+
+    walk(credentials)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(line: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        line = line.replace(secret, "[redacted]")
+    return line
+
+
 def stream_logs(inv: StackInventory, service: str, *, node: str | None, lines: int,
                 follow: bool, out: Callable[[str], None]) -> list[str]:
-    """Print each node's lines as they come, prefixed by the node's name; return one line per
-    node whose ssh or log command failed (empty when all answered)."""
+    """Print each node's lines as they come, prefixed by the node's name and with the stack's
+    secrets masked; return one line per node whose ssh or log command failed (empty when all
+    answered)."""
     source = log_source(service)
     hosts = log_hosts(inv, service, node)
     width = max(len(h.name) for h in hosts)
+    # Daemons may log a secret themselves (real Marathon 1.11 prints its HTTP credentials at
+    # start-up): none of the stack's secrets reaches the terminal.
+    hidden = secret_values(inv.credentials)
     lock = threading.Lock()
     failures: list[str] = []
     procs: list[subprocess.Popen[str]] = []
@@ -121,7 +156,7 @@ def stream_logs(inv: StackInventory, service: str, *, node: str | None, lines: i
             return
         for line in proc.stdout:
             with lock:
-                out(f"{host.name:<{width}} | {line.rstrip()}")
+                out(f"{host.name:<{width}} | {redact(line.rstrip(), hidden)}")
         err = proc.stderr.read().strip().splitlines()
         if proc.wait() != 0:
             with lock:

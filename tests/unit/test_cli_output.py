@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ from infra.config import parse_settings
 from infra.errors import AnsibleRunError, SmackError
 from infra.inventory import render_inventory, write_inventory
 from infra.json_output import schema_path
-from infra.node_shell import log_command, log_source, ssh_argv, stream_logs
+from infra.node_shell import (
+    log_command,
+    log_source,
+    secret_values,
+    ssh_argv,
+    stream_logs,
+)
 from infra.nodes.model import Node
 from infra.status import load_inventory
 from infra.status.results import Row, ServiceStatus, StackStatus
@@ -203,16 +210,22 @@ def test_logs_come_prefixed_from_every_node_and_failures_are_named(
     # host's node does not answer.
     fake = tmp_path / "bin" / "ssh"
     fake.parent.mkdir()
+    secret = "Zq3" * 11  # a generated password as long as smack's (32+ characters)
+    inv = replace(inv, credentials={"marathon": {"http": {"user": "marathon",
+                                                          "password": secret}}})
     fake.write_text("#!/bin/sh\n"
                     "for a; do case $a in --) break;; esac; host=$a; done\n"
                     "case $host in 10.0.1.12) echo 'Connection timed out' >&2; exit 255;; esac\n"
-                    "echo \"first line of $host\"; echo \"second line of $host\"\n")
+                    "echo \"first line of $host\"; echo \"second line of $host\"\n"
+                    f"echo ' - http_credentials (*) = marathon:{secret}'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     lines: list[str] = []
     failures = stream_logs(inv, "kafka", node=None, lines=2, follow=False, out=lines.append)
-    assert sorted(lines) == ["node-1 | first line of 198.18.0.11",
+    assert sorted(lines) == ["node-1 |  - http_credentials (*) = marathon:[redacted]",
+                             "node-1 | first line of 198.18.0.11",
                              "node-1 | second line of 198.18.0.11",
+                             "node-3 |  - http_credentials (*) = marathon:[redacted]",
                              "node-3 | first line of 198.18.0.13",
                              "node-3 | second line of 198.18.0.13"]
     assert failures == ["node-2: exit 255: Connection timed out"]
@@ -234,3 +247,14 @@ def test_ssh_takes_everything_after_the_node_as_the_command(
     assert cli.main(["ssh", "-s", "s", "node-2", "--", "ls", "-l", "/etc"]) == 7
     assert cli.main(["ssh", "node-1"]) == 7
     assert calls == [("s", "node-2", ["ls", "-l", "/etc"]), ("local", "node-1", [])]
+
+
+def test_secrets_are_the_long_values_of_the_credentials_file() -> None:
+    token = "A" * 32
+    pem = "-----BEGIN PRIVATE KEY-----\n" + "B" * 64 + "\nCCCC\n-----END PRIVATE KEY-----\n"
+    found = secret_values({"kafka": {"users": {"smack": token}}, "ca": {"key": pem},
+                           "mesos": [{"principal": "agent", "secret": "D" * 40}]})
+    # Longest first, so a secret that contains another is masked whole.
+    assert found == ["B" * 64, "D" * 40, token, "-----BEGIN PRIVATE KEY-----",
+                     "-----END PRIVATE KEY-----"]
+    assert "agent" not in found and "smack" not in found
