@@ -475,14 +475,19 @@ class AnsibleRunProvider(dyn.ResourceProvider):
         "playbook", "inventory", "inventory_digest", "content_digest", "extravars", "limit", "tags",
     ]
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        outputs = _run_logged({
-            "playbook": props["playbook"], "inventory": props["inventory"],
+    @staticmethod
+    def _args(props: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
+        """run_playbook's arguments for this resource's run (or its check-mode twin)."""
+        return {
+            "playbook": props["playbook"], "inventory": str(props["inventory"]),
             "stack": props["stack"], "limit": props.get("limit") or None,
             "tags": props.get("tags") or None, "extravars": props.get("extravars") or {},
             "forks": int(props.get("forks", 20)), "verbosity": int(props.get("verbosity", 0)),
-        })
-        return {**props, **outputs}
+            **({"check": True} if check else {}),
+        }
+
+    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {**props, **_run_logged(self._args(props))}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(f"{props['stack']}-{props['playbook']}", self._run(props))
@@ -512,12 +517,7 @@ class AnsibleRunProvider(dyn.ResourceProvider):
                              "machine yet, so no drift check (`pulumi up` writes it)\n")
             return dyn.ReadResult(id_, props)
         try:
-            outputs = _run_logged({
-                "playbook": props["playbook"], "inventory": str(inventory),
-                "stack": props["stack"], "limit": None, "tags": None,
-                "extravars": props.get("extravars") or {}, "check": True,
-                "forks": int(props.get("forks", 20)), "verbosity": int(props.get("verbosity", 0)),
-            })
+            outputs = _run_logged(self._args(props, check=True))
             drift = sorted(outputs.get("would_change") or [])
         except AnsibleRunError as err:
             # A node the check cannot reach or run on is drift too: the next update tries

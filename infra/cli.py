@@ -16,6 +16,7 @@ from rich.text import Text
 
 from infra.config import Settings, load_stack_file
 from infra.errors import AnsibleRunError, SmackError
+from infra.node_shell import LOG_SOURCES
 from infra.paths import PROJECT_DIR
 from infra.topology import local_address, plan_nodes
 
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
-# `smack logs` services; kept here so building the parser imports no status code.
-LOG_SERVICES = ("zookeeper", "mesos-master", "mesos-agent", "marathon", "kafka", "cassandra",
-                "spark")
 
 
 def smack_version() -> str:
@@ -333,9 +331,10 @@ def _verify_tables(result: PlaybookResult) -> list[Table]:
 
 
 def _run_verb(stack: str, playbook: str, done: str,
-              extravars: dict[str, Any] | None = None) -> int:
-    """Run a verb playbook on the stack's inventory; print its tables, or each failure."""
-    from infra import ansible  # noqa: PLC0415 - ansible-runner only when a run happens
+              extravars: dict[str, Any] | None = None, *, as_json: bool = False) -> int:
+    """Run a verb playbook on the stack's inventory; print its tables, or each failure (with
+    `as_json`, the verify document instead: infra/json_output.py)."""
+    from infra import ansible, json_output  # noqa: PLC0415 - ansible-runner only when a run happens
     from infra.status import require_inventory  # noqa: PLC0415
 
     inventory = require_inventory(stack)
@@ -343,8 +342,14 @@ def _run_verb(stack: str, playbook: str, done: str,
         result = ansible.run_playbook(playbook, inventory, stack=stack, extravars=extravars)
     except AnsibleRunError as err:
         # A failed verification or a refused step is a finding, not a usage error: exit 1.
-        _failure_table(stack, err, err.playbook)
+        if as_json:
+            print(json_output.dumps(json_output.verify_document(stack, None, err.failures)))
+        else:
+            _failure_table(stack, err, err.playbook)
         return 1
+    if as_json:
+        print(json_output.dumps(json_output.verify_document(stack, result)))
+        return 0
     for table in _verify_tables(result):
         console.print(table)
     console.print(f"[green]stack {stack}: {done} {len(result.hosts)} host(s), "
@@ -353,19 +358,7 @@ def _run_verb(stack: str, playbook: str, done: str,
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if not args.json:
-        return _run_verb(args.stack, "verify.yml", "verified")
-    from infra import ansible, json_output  # noqa: PLC0415
-    from infra.status import require_inventory  # noqa: PLC0415
-
-    inventory = require_inventory(args.stack)
-    try:
-        result = ansible.run_playbook("verify.yml", inventory, stack=args.stack)
-    except AnsibleRunError as err:
-        print(json_output.dumps(json_output.verify_document(args.stack, None, err.failures)))
-        return 1
-    print(json_output.dumps(json_output.verify_document(args.stack, result)))
-    return 0
+    return _run_verb(args.stack, "verify.yml", "verified", as_json=args.json)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -514,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_stack(sub.add_parser(
         "logs", help="print a service's log from every node that runs it (or one), each line "
                      "prefixed by its node"))
-    p.add_argument("service", choices=sorted(LOG_SERVICES))
+    p.add_argument("service", choices=sorted(LOG_SOURCES))
     p.add_argument("-n", "--node", help="only this node")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("--lines", type=int, default=100, help="lines of history per node "

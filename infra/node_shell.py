@@ -13,10 +13,13 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.errors import SmackError
-from infra.status.inventory import Host, StackInventory
+
+if TYPE_CHECKING:
+    # Types only: the CLI builds its parser from LOG_SOURCES without the status package.
+    from infra.status.inventory import Host, StackInventory
 
 # Shorter values of the credentials file are user names, not secrets.
 MIN_SECRET_LENGTH = 16
