@@ -54,7 +54,7 @@ MARATHON_MODULES = (
     "__init__.py", "auth.py", "client.py", "common.py", "glog.py", "httpd.py", "lifecycle.py",
     "marathon.py", "marathon_api.py", "marathon_apps.py", "marathon_flags.py",
     "marathon_http.py", "marathon_launcher.py", "marathon_scheduler.py", "zk.py",
-    "data/marathon-flags.json", "data/marathon-app.schema.json",
+    "data/marathon-flags.json", "data/marathon-app.schema.json", "data/marathon-metrics.json",
 )  # fmt: skip
 
 LAUNCHER = '''#!/usr/bin/python3 -I

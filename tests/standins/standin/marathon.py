@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -58,6 +59,7 @@ from .marathon_scheduler import Scheduler
 VERSION = "1.11.24"
 # The real buildref is the source commit; the stand-in's says what it is.
 BUILDREF = "smack-standin"
+METRICS_TEMPLATE = Path(__file__).resolve().parent / "data" / "marathon-metrics.json"
 LATCH = "leader-curator"
 ELECTION = "mesosphere.marathon.core.election.CuratorElectionStream$:MarathonSchedulerService"
 
@@ -65,6 +67,7 @@ ELECTION = "mesosphere.marathon.core.election.CuratorElectionStream$:MarathonSch
 class Marathon:
     def __init__(self, conf: dict[str, object]) -> None:
         self.conf = conf
+        self.started = time.monotonic()
         self.port = int(str(conf["http_port"]))
         self.hostname = str(conf.get("hostname") or socket.gethostname())
         self.me = f"{self.hostname}:{self.port}"
@@ -315,28 +318,34 @@ class Marathon:
         }
 
     def metrics(self) -> dict[str, object]:
+        """Real Marathon 1.11's /metrics key set (data/marathon-metrics.json, from the captured
+        samples): every name from the start, 0 where the stand-in measures nothing. Names the
+        real daemon does not have are never added."""
         prefix = self.conf.get("metrics_name_prefix", "marathon")
         s = self.scheduler
         with s.lock:
             running = sum(i.state == "TASK_RUNNING" for i in s.instances.values())
             staged = sum(i.state == "TASK_STAGING" for i in s.instances.values())
             apps = len(s.apps)
-        counters = {k.replace("marathon.", f"{prefix}.", 1): {"count": v}
-                    for k, v in s.counters.items()}
-        return {
-            "version": "4.0.0",
-            "counters": counters,
-            "gauges": {
-                f"{prefix}.apps.active.gauge": {"value": apps},
-                f"{prefix}.instances.running.gauge": {"value": running},
-                f"{prefix}.instances.staged.gauge": {"value": staged},
-                f"{prefix}.deployments.active.gauge": {"value": len(s.deployments)},
-                f"{prefix}.leadership.is-leader.gauge": {"value": 1 if self.elected else 0},
-            },
-            "histograms": {},
-            "meters": {},
-            "timers": {},
+            counted = dict(s.counters)
+        doc = json.loads(METRICS_TEMPLATE.read_text())
+        doc.pop("_comment", None)
+        for name, count in counted.items():
+            if name in doc["counters"]:
+                doc["counters"][name]["count"] = count
+        measured = {
+            "marathon.apps.active.gauge": apps,
+            "marathon.instances.running.gauge": running,
+            "marathon.instances.staged.gauge": staged,
+            "marathon.deployments.active.gauge": len(s.deployments),
+            "marathon.uptime.gauge.seconds": round(time.monotonic() - self.started, 3),
         }
+        for name, value in measured.items():
+            if name in doc["gauges"]:
+                doc["gauges"][name]["value"] = value
+        return {key: ({k.replace("marathon.", f"{prefix}.", 1): v for k, v in section.items()}
+                      if isinstance(section, dict) else section)
+                for key, section in doc.items()}
 
 
 def _user() -> str:
