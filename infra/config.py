@@ -512,6 +512,24 @@ class CommonSettings(_Model):
     vars: dict[str, Any] = {}
 
 
+class MetricsSettings(_Model):
+    """Prometheus on one node, scraping every service through exporters (roles/metrics)."""
+
+    enabled: bool = True
+    # The node group whose first node runs Prometheus; empty: the stack's first group.
+    group: Annotated[str, StringConstraints(pattern=r"^([a-z][a-z0-9-]{0,30})?$")] = ""
+    scrape_interval_seconds: int = Field(15, ge=5, le=300)
+    retention_days: int = Field(7, ge=1, le=3650)
+    # The Prometheus JMX exporter java agent (Maven Central) in ZooKeeper, Kafka, Cassandra and
+    # Spark; uPlot (npm) draws the dashboards. Both come from the bundle.
+    jmx_exporter_version: str = Field("1.0.1", pattern=r"^1\.\d+\.\d+$",
+                                      description="a 1.x release such as 1.0.1")
+    uplot_version: str = Field("1.6.32", pattern=r"^1\.6\.\d+$",
+                               description="a 1.6.x release such as 1.6.32")
+    # More role variables; each key must start with 'metrics_'.
+    vars: dict[str, Any] = {}
+
+
 class AnsibleSettings(_Model):
     forks: int = Field(20, ge=1, le=500)
     verbosity: int = Field(0, ge=0, le=4)
@@ -539,6 +557,7 @@ class Settings(_Model):
     # Reference pipelines deployed on the cluster (roles/pipelines, pipelines/<name>).
     pipelines: list[Literal["iot"]] = []
     common: CommonSettings = CommonSettings()
+    metrics: MetricsSettings = MetricsSettings()
     ansible: AnsibleSettings = AnsibleSettings()
 
     @model_validator(mode="after")

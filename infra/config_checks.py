@@ -40,6 +40,9 @@ def _group_checks(s: Settings) -> list[str]:
     problems = []
     groups = s.node_groups()
     names = [g.name for g in groups]
+    if s.metrics.enabled and s.metrics.group and s.metrics.group not in names:
+        problems.append(f"{NS}:metrics.group: '{s.metrics.group}' is not a node group of this "
+                        f"stack; allowed: one of {names}, or empty for the first group")
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{NS}:nodes: group name '{dup}' is used twice; names must be unique")
     if sum(g.count for g in groups) == 0:
@@ -151,11 +154,14 @@ def _vars_checks(s: Settings) -> list[str]:
     ]
     problems += [f"{NS}:common.vars.{key}: variables here must start with 'common_'"
                  for key in s.common.vars if not key.startswith("common_")]
+    problems += [f"{NS}:metrics.vars.{key}: variables here must start with 'metrics_'"
+                 for key in s.metrics.vars if not key.startswith("metrics_")]
     if problems:
         return problems
     # Each variable must be one its role declares, with a value of the declared type.
     for svc in SERVICE_GROUPS:
         problems += var_errors(svc, f"{NS}:services.{svc}.vars", getattr(s.services, svc).vars)
+    problems += var_errors("metrics", f"{NS}:metrics.vars", s.metrics.vars)
     return problems + var_errors("common", f"{NS}:common.vars", s.common.vars)
 
 

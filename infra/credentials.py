@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any, ClassVar
 
+import bcrypt
 import pulumi
 import pulumi.dynamic as dyn
 import yaml
@@ -29,6 +30,8 @@ MESOS_PRINCIPALS = {
     "spark": "spark",               # Spark drivers in Mesos mode
 }
 MARATHON_HTTP_USER = "smack"
+# Prometheus' web login (UI, API, dashboards); the server keeps only a bcrypt hash of it.
+PROMETHEUS_USER = "smack"
 # ZooKeeper digest users: the Mesos masters and agents, and Marathon (its state znodes).
 ZOOKEEPER_USERS = ("mesos", "marathon")
 
@@ -80,9 +83,26 @@ def complete(existing: dict[str, Any], stack: str = "",
         entry.setdefault("user", user)
         entry.setdefault("password", _secret())
         zookeeper[user] = entry
+    prometheus = dict(existing.get("prometheus") or {})
+    prometheus.setdefault("user", PROMETHEUS_USER)
+    prometheus.setdefault("password", _secret())
+    if not _hash_matches(prometheus.get("password_bcrypt"), prometheus["password"]):
+        prometheus["password_bcrypt"] = bcrypt.hashpw(
+            prometheus["password"].encode(), bcrypt.gensalt(rounds=10)).decode()
     ca = existing.get("ca") if is_authority(existing.get("ca")) else new_authority(stack or "stack")
     return {"mesos": mesos, "marathon_http": http, "spark": spark, "kafka": kafka,
-            "cassandra": cassandra, "zookeeper": zookeeper, "ca": ca}
+            "cassandra": cassandra, "zookeeper": zookeeper, "prometheus": prometheus, "ca": ca}
+
+
+def _hash_matches(hashed: Any, password: str) -> bool:
+    """Whether a kept bcrypt hash is still the password's: made once, so the server's web
+    configuration does not change (and Prometheus does not reload) on every run."""
+    if not isinstance(hashed, str) or not hashed.startswith("$2"):
+        return False
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:
+        return False
 
 
 def _shape(values: Any) -> Any:

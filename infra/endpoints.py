@@ -15,6 +15,7 @@ from infra.config import Settings
 from infra.credentials import credentials_file
 from infra.inventory import ordered
 from infra.kafka_access import SCRAM_MECHANISM
+from infra.metrics import prometheus_node
 from infra.nodes.model import Node
 from infra.paths import PROJECT_DIR
 
@@ -28,7 +29,7 @@ def role_defaults(role: str) -> dict[str, Any]:
 
 def knob(settings: Settings, role: str, key: str) -> Any:
     """A role variable as the roles will see it: the stack's `vars`, else the role default."""
-    service = getattr(settings.services, role, None)
+    service = settings.metrics if role == "metrics" else getattr(settings.services, role, None)
     if service is not None and key in service.vars:
         return service.vars[key]
     return role_defaults(role)[key]
@@ -109,6 +110,12 @@ def endpoints(settings: Settings, nodes: list[Node]) -> dict[str, dict[str, Any]
             "tables": "positions, positions_by_route_minute, route_minute",
             "generator_app": knob(settings, "pipelines", "pipelines_iot_generator_app_id"),
         }
+    server = prometheus_node(settings, ordered(nodes))
+    if server is not None:
+        url = f"http://{server.address}:{knob(settings, 'metrics', 'metrics_prometheus_port')}"
+        # Every path wants the login prometheus.user / prometheus.password of this file.
+        out["metrics"] = {"prometheus": url, "dashboards": f"{url}/user/index.html",
+                          "credentials_file": str(credentials_file(settings.stack))}
     return out
 
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from infra import metrics
 from infra.apps import render_app
 from infra.config import SERVICE_GROUPS, Settings
 from infra.credentials import credentials_file
@@ -53,6 +54,7 @@ def role_variables(settings: Settings) -> dict[str, Any]:
         out.update(service.vars)
     # The declared principals and the pipelines' own, with their groups filled in.
     out["kafka_principals"] = kafka_principals(settings)
+    out.update(metrics.role_variables(settings))
     return out
 
 
@@ -76,6 +78,8 @@ def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
     for node in in_order:
         for service in node.services:
             groups[SERVICE_GROUPS[service]].append(node.name)
+    server = metrics.prometheus_node(settings, in_order)
+    groups[metrics.PROMETHEUS_GROUP] = [server.name] if server else []
     known_hosts = inventory_dir / "known_hosts"
     ssh_args = (
         f'-o UserKnownHostsFile="{known_hosts} ~/.ssh/known_hosts"'

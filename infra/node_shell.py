@@ -45,6 +45,7 @@ LOG_SOURCES: dict[str, LogSource] = {
     "cassandra": LogSource("cassandra", ("cassandra",)),
     "spark": LogSource("spark", ("spark-master", "spark-worker", "spark-history",
                                  "spark-mesos-dispatcher")),
+    "prometheus": LogSource("prometheus", ("prometheus",)),
 }
 
 

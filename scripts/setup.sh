@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what smack needs on this machine; every step is skipped when already done.
-#   OS packages: podman, runc, mmdebstrap (local nodes), Java 17, ssh client, python venv
+#   OS packages: podman, runc, mmdebstrap (local nodes), Java 17, ssh client, python venv, npm;
+#                Chromium too with SMACK_SETUP_TESTS=1 (the test command's browser tests)
 #   .venv:       the smack package with pinned dependencies (constraints.txt)
 #   pulumi CLI:  the version of the pulumi Python SDK pinned in pyproject.toml, with the
 #                Python language host: from PATH, from a release tarball you point at, or
@@ -28,6 +29,10 @@ wanted=(podman runc mmdebstrap uidmap containernetworking-plugins netavark aardv
 command -v javac >/dev/null 2>&1 || wanted+=(openjdk-17-jdk-headless)
 # The stand-in mesos-executor starts as #!/usr/bin/python3, like on the nodes.
 [ -x /usr/bin/python3 ] || wanted+=(python3)
+# `smack bundle` packs the dashboards' chart library (uPlot) with npm.
+command -v npm >/dev/null 2>&1 || wanted+=(npm)
+# The test command's dashboard tests drive Debian's Chromium (through playwright).
+[ "${SMACK_SETUP_TESTS:-0}" = 1 ] && wanted+=(chromium)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \

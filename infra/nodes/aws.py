@@ -117,6 +117,9 @@ def admin_ports(settings: Settings, ssh: bool) -> list[tuple[int, str]]:
                           "Spark worker UI"))
         ports.append((int(knob(settings, "spark", "spark_history_ui_port")),
                       "Spark history UI"))
+    if settings.metrics.enabled:
+        ports.append((int(knob(settings, "metrics", "metrics_prometheus_port")),
+                      "Prometheus and the dashboards"))
     unique: dict[int, str] = {}
     for port, what in ports:
         unique.setdefault(port, what)

@@ -23,6 +23,7 @@ import pulumi.dynamic as dyn
 from infra.config import BaremetalSettings, Settings
 from infra.endpoints import knob
 from infra.inventory import ordered
+from infra.metrics import JMX_EXPORTERS, prometheus_node
 from infra.nodes.model import Node
 from infra.nodes.preflight import HostSpec, PortNeed, run_preflight
 from infra.paths import PROJECT_DIR
@@ -102,6 +103,8 @@ def service_ports(settings: Settings, nodes: list[Node]) -> dict[str, list[PortN
     spark = settings.services.spark
     standalone = spark.cluster_manager == "standalone"
     master = _spark_master(settings, nodes)
+    prometheus = prometheus_node(settings, ordered(nodes))
+    server = prometheus.name if prometheus else ""
     out: dict[str, list[PortNeed]] = {}
     for node in nodes:
         rows = [row for service in node.services for row in _PORTS.get(service, [])]
@@ -122,7 +125,39 @@ def service_ports(settings: Settings, nodes: list[Node]) -> dict[str, list[PortN
                              ("spark-history",)))
         out[node.name] = [PortNeed(int(knob(settings, role, var)), f"{what} ({var})", units)
                           for role, var, what, units in rows]
+        out[node.name] += _metrics_ports(settings, node, master, server)
     return out
+
+
+def _metrics_ports(settings: Settings, node: Node, spark_master: str, server: str
+                   ) -> list[PortNeed]:
+    """The exporters' ports on this node (roles/metrics), Prometheus' on its node."""
+    if not settings.metrics.enabled:
+        return []
+    needs = [PortNeed(int(knob(settings, "metrics", "metrics_node_exporter_port")),
+                      "node exporter port (metrics_node_exporter_port)",
+                      ("prometheus-node-exporter",))]
+    bridges = knob(settings, "metrics", "metrics_bridge_ports")
+    for service, unit in (("mesos_master", "mesos-master"), ("mesos_agent", "mesos-agent"),
+                          ("marathon", "marathon")):
+        if service in node.services:
+            needs.append(PortNeed(int(bridges[service]),
+                                  f"{service} metrics bridge port (metrics_bridge_ports)",
+                                  (f"smack-metrics-bridge@{unit}",)))
+    standalone = settings.services.spark.cluster_manager == "standalone"
+    units = {"zookeeper": ("zookeeper",), "kafka": ("kafka",), "cassandra": ("cassandra",),
+             "spark_master": ("spark-master",), "spark_worker": ("spark-worker",)}
+    for daemon, (service, port) in JMX_EXPORTERS.items():
+        runs = service in node.services and (
+            daemon not in ("spark_master", "spark_worker") or standalone) and (
+            daemon != "spark_master" or node.name == spark_master)
+        if runs:
+            needs.append(PortNeed(port, f"{daemon} JMX exporter port (infra/metrics.py)",
+                                  units[daemon]))
+    if node.name == server:
+        needs.append(PortNeed(int(knob(settings, "metrics", "metrics_prometheus_port")),
+                              "Prometheus port (metrics_prometheus_port)", ("prometheus",)))
+    return needs
 
 
 def host_specs(settings: Settings, nodes: list[Node]) -> list[HostSpec]:

@@ -23,6 +23,9 @@ def render(report: StackStatus) -> list[RenderableType]:
                           row.version, row.endpoint)
         out.append(table)
         out += [Text(f"  {problem}", style="red") for problem in service.problems]
+    if report.alerts:
+        out.append(Text(f"Alerts firing ({len(report.alerts)}):", style="bold red"))
+        out += [Text(f"  {a.line()}", style="red") for a in report.alerts]
     if report.standins:
         out.append(Text(f"  {', '.join(report.standins)}: smack's TEST STAND-INS "
                         "(tests/standins), not Apache Mesos / Marathon", style="yellow"))

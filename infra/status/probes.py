@@ -20,6 +20,7 @@ from infra.status.inventory import (
     _spark_master,
 )
 from infra.status.kafka_wire import kafka_cluster
+from infra.status.metrics import ALERTS_PATH, TARGETS_PATH, prometheus_login
 from infra.status.net import (
     TIMEOUT_SECONDS,
     cql_local,
@@ -74,6 +75,11 @@ def plan_probes(inv: StackInventory, timeout: float = TIMEOUT_SECONDS
             port = inv.port("spark", "spark_history_ui_port", master)
             add("spark_history", master, http_get,
                 f"http://{master.address}:{port}/api/v1/version")
+    login = prometheus_login(inv)
+    for h in inv.members("prometheus"):
+        base = f"http://{h.address}:{inv.port('metrics', 'metrics_prometheus_port', h)}"
+        add("prometheus", h, http_get, base + TARGETS_PATH, auth=login)
+        add("prometheus_alerts", h, http_get, base + ALERTS_PATH, auth=login)
     return probes
 
 

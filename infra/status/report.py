@@ -15,6 +15,7 @@ from infra.status.inventory import StackInventory, _marathon_user, load_inventor
 from infra.status.kafka import kafka_status
 from infra.status.marathon import marathon_status
 from infra.status.mesos import mesos_agent_status, mesos_master_status
+from infra.status.metrics import alerts_of, metrics_status
 from infra.status.net import TIMEOUT_SECONDS, http_get
 from infra.status.probes import plan_probes, run_probes
 from infra.status.results import Outcome, ProbeError, ProbeKey, ServiceStatus, StackStatus, marked
@@ -30,6 +31,7 @@ SERVICES: tuple[tuple[str, str, str], ...] = (
     ("kafka", "kafka", "Kafka"),
     ("cassandra", "cassandra", "Cassandra"),
     ("spark", "spark", "Spark"),
+    ("metrics", "prometheus", "Metrics"),
 )
 
 
@@ -44,6 +46,7 @@ def assemble(inv: StackInventory, outcomes: Mapping[ProbeKey, Outcome]) -> list[
         "kafka": kafka_status(inv, outcomes),
         "cassandra": cassandra_status(inv, outcomes),
         "spark": spark_status(inv, outcomes),
+        "metrics": metrics_status(inv, outcomes),
     }
     return [built[key] for key, group, _ in SERVICES if inv.members(group)]
 
@@ -54,7 +57,8 @@ def collect_status(stack: str, *, inventory: Path | None = None,
     started = time.monotonic()
     inv = load_inventory(stack, inventory)
     outcomes = run_probes(plan_probes(inv, timeout))
-    return StackStatus(stack, assemble(inv, outcomes), time.monotonic() - started)
+    return StackStatus(stack, assemble(inv, outcomes), time.monotonic() - started,
+                       alerts=alerts_of(inv, outcomes))
 
 
 def standins_of(stack: str, *, inventory: Path | None = None,

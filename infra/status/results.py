@@ -52,6 +52,8 @@ class StackStatus:
     stack: str
     services: list[ServiceStatus]
     seconds: float = 0.0
+    # Alerts Prometheus fires (infra.status.metrics.Alert); shown, not counted as unhealthy.
+    alerts: list[Any] = field(default_factory=list)
 
     @property
     def standins(self) -> list[str]:
@@ -78,6 +80,7 @@ class StackStatus:
             "healthy": self.healthy,
             "seconds": round(self.seconds, 2),
             "standins": self.standins,
+            "alerts": [asdict(a) for a in self.alerts],
             "services": {s.service: {"healthy": s.healthy, "problems": list(s.problems),
                                      "rows": [asdict(r) for r in s.rows]}
                          for s in self.services},

@@ -24,13 +24,18 @@ SUBNET = os.environ.get("SMACK_TEST_SUBNET", "198.18.0.0/24")
 
 def integration_settings(count: int = 3, stack: str = "", **extra: object) -> Settings:
     """Settings of a fresh integration stack (or of `stack`, to change its settings);
-    `extra` adds smack:<key> settings. The JVMs get the test clusters' options."""
+    `extra` adds smack:<key> settings. The JVMs get the test clusters' options; metrics are
+    off unless `extra` has `metrics`."""
     stack = stack or f"it{uuid.uuid4().hex[:6]}"
     raw = {"smack:target": "local",
            "smack:nodes": [{"name": "node", "count": count}],
            "smack:local": {"subnet": SUBNET},
            "smack:packages": {"source": "local_repository",
                               "repository_dir": str(standin_repository())}}
+    # Metrics are proven on the shared cluster (test_services.py), which asks for them; the
+    # other clusters leave Prometheus and its exporters out: on two cores every scrape is CPU
+    # the clusters under test would miss.
+    raw["smack:metrics"] = {"enabled": False}
     raw.update({f"smack:{k}": v for k, v in extra.items()})
     raw["smack:services"] = with_test_jvm_opts(dict(raw.get("smack:services") or {}))
     return parse_settings(stack, raw)

@@ -63,7 +63,7 @@ __all__ = ["STACK_LABEL", "Footprint", "footprint", "leftovers", "node_traces"]
 
 # What smack's services are called: units, users, packages, directories and processes.
 # (A whole word: "smacker" is not "smack".)
-SERVICE_NAMES = r"(zookeeper|kafka|cassandra|spark|mesos|marathon|smack)([^a-z]|$)"
+SERVICE_NAMES = r"(zookeeper|kafka|cassandra|spark|mesos|marathon|prometheus|smack)([^a-z]|$)"
 # One look inside a node for anything named like them, one "<kind> <item>" line each.
 _TRACES_SCRIPT = rf"""
 names='{SERVICE_NAMES}'

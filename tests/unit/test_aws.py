@@ -102,8 +102,9 @@ def test_example_stack_graph_counts_per_type() -> None:
         SUBNET: 3, "aws:ec2/routeTable:RouteTable": 1,
         "aws:ec2/routeTableAssociation:RouteTableAssociation": 3,
         SG: 3,  # cluster, admin, bastion
-        # cluster self-rule, SSH from the bastion, 6 UI ports and bastion SSH from one network
-        INGRESS: 9, EGRESS: 2, KEYPAIR: 1,
+        # cluster self-rule, SSH from the bastion, 7 UI ports (Prometheus too) and bastion SSH
+        # from one network
+        INGRESS: 10, EGRESS: 2, KEYPAIR: 1,
         "pulumi-python:dynamic:Resource": 1,  # the generated key pair, kept in the state
         INSTANCE: 9,  # 3 masters, 3 data, 2 agents, the bastion
         VOLUME: 5, ATTACHMENT: 5,  # data and agent nodes only
@@ -243,7 +244,7 @@ def test_admin_rules_only_from_admin_cidrs() -> None:
     rec = run_cluster(aws(admin_cidrs=cidrs)).recorder
     admin = [r for r in ingress(rec) if r["securityGroupId"] == group_id("admin")]
     ports = sorted({r["fromPort"] for r in admin})
-    assert ports == [22, 5050, 5051, 8080, 8180, 8181, 18080]
+    assert ports == [22, 5050, 5051, 8080, 8180, 8181, 9090, 18080]  # 9090: Prometheus
     assert len(admin) == len(ports) * 2
     assert {r.get("cidrIpv4") or r.get("cidrIpv6") for r in admin} == set(cidrs)
     assert all(r["ipProtocol"] == "tcp" and r["fromPort"] == r["toPort"] for r in admin)
@@ -256,7 +257,11 @@ def test_admin_rules_only_from_admin_cidrs() -> None:
 def test_ui_ports_follow_the_stack_vars_and_enabled_services() -> None:
     config = {"smack:services": {"marathon": {"vars": {"marathon_http_port": 8443}},
                                  "spark": {"enabled": False}},
+              "smack:metrics": {"vars": {"metrics_prometheus_port": 9443}},
               **aws(admin_cidrs=[ADMIN])}
+    ports = {r["fromPort"] for r in ingress(run_cluster(config).recorder) if "fromPort" in r}
+    assert ports == {22, 5050, 5051, 8443, 9443}
+    config["smack:metrics"] = {"enabled": False}
     ports = {r["fromPort"] for r in ingress(run_cluster(config).recorder) if "fromPort" in r}
     assert ports == {22, 5050, 5051, 8443}
 

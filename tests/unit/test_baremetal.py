@@ -166,8 +166,11 @@ def test_separate_layout_places_services_per_host() -> None:
     assert list(doc["children"]["kafka"]["hosts"]) == ["w-1"]
     ports = {h["name"]: {p["port"] for p in h["ports"]}
              for h in rec.named("preflight").inputs["hosts"]}
-    assert ports["m-1"] == {2181, 2182, 2888, 3888, 5050, 8080}  # 2182: ZooKeeper's TLS port
-    assert ports["w-1"] == {5051, 9092, 9093, 9094, 7000, 9042, 7199, 8181, 7077, 8180, 18080}
+    # 2182: ZooKeeper's TLS port; the metrics exporters (node 9100, JMX 7071-7075, bridges
+    # 9105-9107) where their daemons run, Prometheus (9090) on the first host.
+    assert ports["m-1"] == {2181, 2182, 2888, 3888, 5050, 8080, 9100, 7071, 9105, 9107, 9090}
+    assert ports["w-1"] == {5051, 9092, 9093, 9094, 7000, 9042, 7199, 8181, 7077, 8180, 18080,
+                            9100, 7072, 7073, 7074, 7075, 9106}
 
 
 def test_program_runs_the_baremetal_target() -> None:

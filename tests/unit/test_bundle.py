@@ -372,9 +372,11 @@ def test_build_bundle_builds_once_then_leaves_everything_alone(tmp_path: Path) -
     fetch = FakeFetch()
     manifest = bundle.build_bundle(settings(), tmp_path, quiet(), fetch=fetch)
     assert [name for name, _ in fetch.calls] == ["zookeeper", "kafka", "cassandra", "spark",
-                                                 "spark_connectors", "iot_pipeline"]
+                                                 "spark_connectors", "iot_pipeline",
+                                                 "jmx_exporter", "uplot"]
     assert set(manifest.artifacts) == {"cassandra", "kafka", "spark", "zookeeper",
-                                       "spark_connectors", "iot_pipeline"}
+                                       "spark_connectors", "iot_pipeline", "jmx_exporter",
+                                       "uplot"}
     kafka = manifest.artifacts["kafka"]
     assert (kafka.file, kafka.top_dir, kafka.classpath_dir) == (
         "kafka-4.1.1.tar.gz", "kafka_2.13-4.1.1", "libs")
@@ -389,7 +391,7 @@ def test_build_bundle_builds_once_then_leaves_everything_alone(tmp_path: Path) -
     console = quiet()
     assert bundle.build_bundle(settings(), tmp_path, console, fetch=fetch) == manifest
     assert fetch.calls == []
-    assert output(console).count("up to date") == 6
+    assert output(console).count("up to date") == 8
 
 
 def test_the_connectors_leave_out_what_spark_ships_and_record_it(tmp_path: Path) -> None:
@@ -430,7 +432,7 @@ def test_connectors_and_pipeline_follow_the_services_they_serve(tmp_path: Path) 
     bundle.build_bundle(settings(cassandra={"enabled": False}), tmp_path, quiet(), fetch=fetch)
     # Spark jobs get the connectors; the pipeline needs Kafka, Spark and Cassandra.
     assert [name for name, _ in fetch.calls] == ["zookeeper", "kafka", "spark",
-                                                 "spark_connectors"]
+                                                 "spark_connectors", "jmx_exporter", "uplot"]
     fetch.calls.clear()
     changed = settings(spark={"kafka_connector_version": "3.5.4"})
     bundle.build_bundle(changed, tmp_path, quiet(), fetch=fetch)
@@ -482,7 +484,7 @@ def test_an_unreadable_manifest_is_replaced(tmp_path: Path) -> None:
     manifest = bundle.build_bundle(settings(), tmp_path, console, fetch=FakeFetch())
     assert "not a bundle manifest of format 1" in output(console)
     assert bundle.read_manifest(tmp_path) == manifest
-    assert len(manifest.artifacts) == 6
+    assert len(manifest.artifacts) == 8
 
 
 def test_a_tampered_tarball_is_rebuilt_and_the_reason_named(tmp_path: Path) -> None:
@@ -574,3 +576,41 @@ def test_a_failed_command_shows_its_errors_without_maven_boilerplate() -> None:
                                  "check the version")
     with pytest.raises(BundleError, match=r"`no-such-mvn-here` is not on PATH; install it"):
         bundle._run(["no-such-mvn-here"], "kafka 9: resolving", "install it", "check")
+
+
+def test_an_npm_entry_takes_the_named_files_out_of_what_npm_packed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uPlot for the dashboards: `npm pack` (here a fake npm on PATH that records its
+    arguments) leaves one tarball; the recipe's files are taken out of it, a missing one is
+    named."""
+    packed = tmp_path / "src"
+    (packed / "package" / "dist").mkdir(parents=True)
+    (packed / "package" / "dist" / "uPlot.iife.min.js").write_text("var uPlot;")
+    (packed / "package" / "dist" / "uPlot.min.css").write_text(".uplot{}")
+    (packed / "package" / "LICENSE").write_text("MIT")
+    tgz = tmp_path / "uplot-1.6.32.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(packed / "package", arcname="package")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {tmp_path}/npm-args\n'
+        'while [ "$1" != --pack-destination ]; do shift; done\n'
+        f'cp {tgz} "$2/"\n')
+    (bin_dir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    spec = bundle.SPECS[bundle.UPLOT]
+    assert isinstance(spec.recipe, bundle.NpmRecipe)
+    top = tmp_path / "top"
+    source = bundle.fetch_npm(spec, spec.recipe, "1.6.32", top, tmp_path / "work")
+    assert (tmp_path / "npm-args").read_text().split()[-1] == "uplot@1.6.32"
+    assert (top / "dist" / "uPlot.iife.min.js").read_text() == "var uPlot;"
+    assert (top / "LICENSE").read_text() == "MIT"
+    assert source.package == "uplot@1.6.32" and source.sha256 == bundle.file_sha256(tgz)
+
+    (packed / "package" / "LICENSE").unlink()
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(packed / "package", arcname="package")
+    with pytest.raises(bundle.BundleError, match="has no package/LICENSE"):
+        bundle.fetch_npm(spec, spec.recipe, "1.6.32", tmp_path / "top2", tmp_path / "work2")

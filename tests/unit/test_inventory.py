@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import parse_settings
+from infra.config import SettingsError, parse_settings
 from infra.inventory import (
     inventory_digest,
     remove_inventory,
@@ -78,7 +78,9 @@ def test_every_design_group_exists_even_when_empty(tmp_path: Path) -> None:
     doc = yaml.safe_load(render_inventory(settings, nodes, tmp_path)["hosts.yml"])  # type: ignore[arg-type]
     children = doc["all"]["children"]
     assert set(children) == {"zookeeper", "mesos_masters", "mesos_agents", "marathon", "kafka",
-                             "cassandra", "spark"}
+                             "cassandra", "spark", "prometheus"}
+    # Prometheus runs on the first node of the first group (smack:metrics.group to move it).
+    assert children["prometheus"]["hosts"] == {"n-1": None}
     assert children["kafka"]["hosts"] == {}
 
 
@@ -125,3 +127,47 @@ def test_write_only_changes_what_differs_and_remove_cleans_up(tmp_path: Path) ->
     (tmp_path / "notes.txt").write_text("mine")
     remove_inventory(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_metrics_follow_their_settings(tmp_path: Path) -> None:
+    """Prometheus on the first node of smack:metrics.group; every JVM daemon's JMX agent with
+    its own port and file, the node's address filled in by Ansible; nothing with metrics off."""
+    settings, nodes = nodes_for({
+        "smack:target": "local", "smack:layout": "separate",
+        "smack:nodes": [{"name": "core", "count": 1, "services": ["zookeeper", "kafka"]},
+                        {"name": "data", "count": 2, "services": ["cassandra", "spark"]}],
+        "smack:services": {s: {"enabled": False}
+                           for s in ["mesos_master", "mesos_agent", "marathon"]},
+        "smack:metrics": {"group": "data"},
+    })
+    files = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
+    hosts = yaml.safe_load(files["hosts.yml"])["all"]["children"]
+    assert hosts["prometheus"]["hosts"] == {"data-1": None}
+    variables = yaml.safe_load(files["group_vars/all.yml"])
+    agents = variables["smack_java_agents"]
+    assert sorted(agents) == ["cassandra", "kafka", "spark_master", "spark_worker", "zookeeper"]
+    assert agents["kafka"] == [
+        "-javaagent:/opt/smack/jmx_exporter/current/lib/jmx_prometheus_javaagent-1.0.1.jar="
+        "{{ smack_node_address }}:7072:/etc/smack/metrics/jmx-kafka.yml"]
+    ports = [a[0].split("=", 1)[1].split(":")[1] for a in agents.values()]
+    assert len(set(ports)) == len(ports)
+    assert variables["metrics_jmx_ports"]["kafka"] == 7072
+
+    off, off_nodes = nodes_for({"smack:target": "local", "smack:metrics": {"enabled": False}})
+    files = render_inventory(off, off_nodes, tmp_path)  # type: ignore[arg-type]
+    assert yaml.safe_load(files["hosts.yml"])["all"]["children"]["prometheus"]["hosts"] == {}
+    assert yaml.safe_load(files["group_vars/all.yml"])["smack_java_agents"] == {}
+
+
+@pytest.mark.parametrize(("metrics", "message"), [
+    ({"group": "nope"}, "smack:metrics.group: 'nope' is not a node group of this stack; "
+                        "allowed: one of ['node'], or empty for the first group"),
+    ({"vars": {"prometheus_port": 1}},
+     "smack:metrics.vars.prometheus_port: variables here must start with 'metrics_'"),
+    ({"vars": {"metrics_prometheus_prot": 1}}, "did you mean 'metrics_prometheus_port'?"),
+    ({"scrape_interval_seconds": 1}, "smack:metrics.scrape_interval_seconds"),
+])
+def test_wrong_metrics_settings_name_the_key(metrics: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        parse_settings("inv", parse_only({"smack:target": "local", "smack:metrics": metrics}))
+    assert message in str(err.value)

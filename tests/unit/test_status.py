@@ -510,6 +510,7 @@ class Cluster:
     agents: dict[str, FakeHttp] = field(default_factory=dict)
     marathon: dict[str, FakeHttp] = field(default_factory=dict)
     spark: dict[str, FakeHttp] = field(default_factory=dict)
+    prometheus: FakeHttp | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -521,6 +522,11 @@ class Cluster:
     def marathon_user(self) -> tuple[str, str]:
         http = self.credentials["marathon_http"]
         return http["user"], http["password"]
+
+    @property
+    def prometheus_login(self) -> tuple[str, str]:
+        login = self.credentials["prometheus"]
+        return login["user"], login["password"]
 
     def leader_state(self, agents: list[str]) -> bytes:
         """The real leader's /master/state, moved to node-1 and listing `agents`."""
@@ -586,6 +592,7 @@ def write_stack_inventory(directory: Path, services: dict[str, tuple[str, ...]],
     }
     settings = parse_settings(STACK, parse_only({
         "smack:target": "local",
+        "smack:metrics": {"vars": {"metrics_prometheus_port": ports.get("prometheus", 9090)}},
         "smack:services": {name: {"vars": values} for name, values in port_vars.items()}}))
     nodes = [Node(name=name, address=address, ssh_user="smack", ssh_key_file="/k",
                   group="node", services=services[name], host_key="ssh-ed25519 AAAA",
@@ -604,11 +611,25 @@ def stack_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "inventories" / STACK
 
 
+# Prometheus' /api/v1/alerts entries: one firing, one still pending (not shown).
+ALERT = {"labels": {"alertname": "CassandraNodeDown", "node": "node-3", "severity": "critical"},
+         "annotations": {"summary": "Cassandra on node-3 is down"}, "state": "firing",
+         "activeAt": "2026-12-05T10:00:00Z", "value": "0e+00"}
+PENDING = {"labels": {"alertname": "TargetDown", "node": "node-2"}, "annotations": {},
+           "state": "pending", "activeAt": "2026-12-05T10:00:10Z", "value": "0e+00"}
+
+
+def prometheus_reply(c: Cluster, data: dict[str, Any]) -> Reply:
+    return Reply(200, json.dumps({"status": "success", "data": data}).encode(),
+                 {"Content-Type": "application/json"}, auth=c.prometheus_login,
+                 realm="Prometheus")
+
+
 @pytest.fixture
 def cluster(stack_dirs: Path) -> Iterator[Cluster]:
     credentials = ensure_credentials(credentials_file(STACK))
     ports = free_ports(["zookeeper", "mesos_master", "mesos_agent", "marathon",
-                        "spark_master_ui", "spark_history", "spark_worker_ui"])
+                        "spark_master_ui", "spark_history", "spark_worker_ui", "prometheus"])
     c = Cluster(ports, credentials)
     write_stack_inventory(stack_dirs, dict.fromkeys(ADDRESSES, MESOS_PLUS), ports)
     try:
@@ -645,6 +666,11 @@ def cluster(stack_dirs: Path) -> Iterator[Cluster]:
         c.spark["history"] = FakeHttp("127.0.0.1", ports["spark_history"], {
             "/api/v1/version": Reply(200, b'{\n  "spark" : "3.5.8"\n}')})
         c.closers += [c.spark["master"].close, c.spark["history"].close]
+        c.prometheus = FakeHttp("127.0.0.1", ports["prometheus"], {
+            "/api/v1/targets": prometheus_reply(c, {"activeTargets": [
+                {"labels": {"job": "kafka", "node": n}, "health": "up"} for n in ADDRESSES]}),
+            "/api/v1/alerts": prometheus_reply(c, {"alerts": [ALERT, PENDING]})})
+        c.closers.append(c.prometheus.close)
         yield c
     finally:
         c.close()
@@ -667,12 +693,16 @@ def test_a_healthy_stack(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -
     out, err = capsys.readouterr()
     assert err == ""
     for title in ("ZooKeeper: healthy", "Mesos masters: healthy", "Mesos agents: healthy",
-                  "Marathon: healthy", "Spark: healthy"):
+                  "Marathon: healthy", "Spark: healthy", "Metrics: healthy"):
         assert title in out
+    # A firing alert is shown, a pending one not; neither makes the stack unhealthy.
+    assert "Alerts firing (1):" in out
+    assert "CassandraNodeDown on node-3: Cassandra on node-3 is down" in out
+    assert "TargetDown" not in out
     for column in ("node", "role", "state", "version", "endpoint"):
         assert column in out
-    assert f"stack {STACK}: 5 services, 17 checks healthy" in out
-    secrets = [cluster.operator[1], cluster.marathon_user[1],
+    assert f"stack {STACK}: 6 services, 18 checks healthy" in out
+    secrets = [cluster.operator[1], cluster.marathon_user[1], cluster.prometheus_login[1],
                cluster.credentials["mesos"]["agent"]["secret"]]
     assert not any(secret in out for secret in secrets)
 
@@ -688,8 +718,13 @@ def test_a_healthy_stack(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -
     assert [r[1] for r in rows_of(report, "marathon")] == ["leader", "standby", "standby"]
     assert [r[1] for r in rows_of(report, "spark")] == ["master", "worker", "worker", "worker",
                                                         "history"]
+    assert rows_of(report, "metrics") == [
+        ("node-1", "prometheus", "up, 3/3 targets up", "Debian prometheus")]
     data = report.as_dict()
     assert data["healthy"] is True
+    assert data["alerts"] == [{"name": "CassandraNodeDown", "node": "node-3",
+                               "severity": "critical", "summary": "Cassandra on node-3 is down",
+                               "since": "2026-12-05T10:00:00Z"}]
     assert data["services"]["mesos_master"]["rows"][0]["endpoint"] == \
         f"http://127.0.0.1:{cluster.ports['mesos_master']}"
     # The operator credential went with the state requests only; /master/health needs none.
@@ -769,7 +804,10 @@ def test_kafka_and_cassandra_nodes_that_do_not_answer(stack_dirs: Path) -> None:
     ]
     assert rows_of(report, "cassandra") == [
         ("node-1", "-", "down (connection refused)", "5.0.6")]
-    assert [s.service for s in report.services] == ["kafka", "cassandra"]
+    # node-1 also runs Prometheus (the first node), which does not answer either.
+    assert [s.service for s in report.services] == ["kafka", "cassandra", "metrics"]
+    assert rows_of(report, "metrics") == [
+        ("node-1", "prometheus", "down (connection refused)", "Debian prometheus")]
     assert not report.healthy
 
 
@@ -838,3 +876,23 @@ def test_status_output_fits_a_narrow_terminal(cluster: Cluster) -> None:
     text = buffer.getvalue()
     assert f"http://127.0.0.1:{cluster.ports['marathon']}" in text
     assert "…" not in text
+
+
+def test_prometheus_that_refuses_the_login_or_misses_targets(cluster: Cluster) -> None:
+    assert cluster.prometheus is not None
+    cluster.prometheus.routes["/api/v1/targets"] = prometheus_reply(cluster, {"activeTargets": [
+        {"labels": {"job": "kafka", "node": "node-1"}, "health": "up"},
+        {"labels": {"job": "cassandra", "node": "node-3"}, "health": "down"}]})
+    report = collect_status(STACK)
+    assert rows_of(report, "metrics") == [
+        ("node-1", "prometheus", "up, 1/2 targets up (down: cassandra on node-3)",
+         "Debian prometheus")]
+    basic = "Basic " + base64.b64encode(":".join(cluster.prometheus_login).encode()).decode()
+    assert cluster.prometheus.authorizations and \
+        set(cluster.prometheus.authorizations) == {basic}
+
+    cluster.credentials["prometheus"]["password"] = "not-it"  # noqa: S105 - a wrong one
+    credentials_file(STACK).write_text(yaml.safe_dump(cluster.credentials))
+    refused = collect_status(STACK)
+    assert rows_of(refused, "metrics")[0][2] == "refused the stack's Prometheus login (401)"
+    assert refused.alerts == [] and not refused.healthy
