@@ -605,19 +605,6 @@ def test_logs_shell_and_json_reach_every_node(stack: Stack) -> None:
     assert hostname.stdout.strip() == stack.sh(3, "hostname").strip()
 
 
-DATA_UNITS = ("zookeeper", "kafka", "cassandra", "mesos-master", "mesos-agent")
-
-
-@pytest.mark.parametrize(("extravars", "expected"), [
-    ({"remove_nodes": "node-1"},
-     ["node-1: task 'Refuse to remove a member of a fixed quorum'",
-      "is a ZooKeeper server (3 in group zookeeper", "would break the quorum"]),
-    ({"remove_nodes": "node-3,node-9"}, ["remove_nodes=node-3,node-9", "unknown: node-9"]),
-    # Named dead but answering: refused before any survivor acts for it.
-    ({"remove_nodes": "node-3", "remove_dead_nodes": "node-3"},
-     ["node-3: task 'Refuse to remove an answering node without handing its data over'",
-      "node-3 answers over SSH, so it is not dead"]),
-])
 def prometheus(stack: Stack, path: str) -> Any:
     """GET a Prometheus API path with the stack's login; its `data`."""
     login = stack.credentials()["prometheus"]
@@ -765,6 +752,19 @@ def test_the_dashboards_show_data_in_a_real_browser(stack: Stack, tmp_path: Path
             shutil.copyfile(shot, Path(keep) / "dashboard-overview.png")
 
 
+DATA_UNITS = ("zookeeper", "kafka", "cassandra", "mesos-master", "mesos-agent")
+
+
+@pytest.mark.parametrize(("extravars", "expected"), [
+    ({"remove_nodes": "node-1"},
+     ["node-1: task 'Refuse to remove a member of a fixed quorum'",
+      "is a ZooKeeper server (3 in group zookeeper", "would break the quorum"]),
+    ({"remove_nodes": "node-3,node-9"}, ["remove_nodes=node-3,node-9", "unknown: node-9"]),
+    # Named dead but answering: refused before any survivor acts for it.
+    ({"remove_nodes": "node-3", "remove_dead_nodes": "node-3"},
+     ["node-3: task 'Refuse to remove an answering node without handing its data over'",
+      "node-3 answers over SSH, so it is not dead"]),
+])
 def test_removals_that_break_a_quorum_are_refused(
         stack: Stack, extravars: dict[str, str], expected: list[str]) -> None:
     before = {unit: stack.started_at(unit) for unit in DATA_UNITS}
