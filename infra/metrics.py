@@ -11,13 +11,13 @@ from __future__ import annotations
 from infra.config import Settings
 from infra.nodes.model import Node
 
-# Daemon -> (the service that runs it, its JMX exporter port).
-JMX_EXPORTERS: dict[str, tuple[str, int]] = {
-    "zookeeper": ("zookeeper", 7071),
-    "kafka": ("kafka", 7072),
-    "cassandra": ("cassandra", 7073),
-    "spark_master": ("spark", 7074),
-    "spark_worker": ("spark", 7075),
+# Daemon -> (the service that runs it, its JMX exporter port, its systemd unit).
+JMX_EXPORTERS: dict[str, tuple[str, int, str]] = {
+    "zookeeper": ("zookeeper", 7071, "zookeeper"),
+    "kafka": ("kafka", 7072, "kafka"),
+    "cassandra": ("cassandra", 7073, "cassandra"),
+    "spark_master": ("spark", 7074, "spark-master"),
+    "spark_worker": ("spark", 7075, "spark-worker"),
 }
 JMX_CONFIG_DIR = "/etc/smack/metrics"
 PROMETHEUS_GROUP = "prometheus"
@@ -50,7 +50,7 @@ def java_agents(settings: Settings) -> dict[str, list[str]]:
     return {
         daemon: [f"-javaagent:{jar}={{{{ smack_node_address }}}}:{port}:"
                  f"{JMX_CONFIG_DIR}/jmx-{daemon}.yml"]
-        for daemon, (service, port) in JMX_EXPORTERS.items() if service in enabled
+        for daemon, (service, port, _) in JMX_EXPORTERS.items() if service in enabled
     }
 
 
@@ -63,7 +63,7 @@ def role_variables(settings: Settings) -> dict[str, object]:
         "metrics_retention_days": m.retention_days,
         "metrics_jmx_exporter_version": m.jmx_exporter_version,
         "metrics_uplot_version": m.uplot_version,
-        "metrics_jmx_ports": {d: port for d, (_, port) in JMX_EXPORTERS.items()},
+        "metrics_jmx_ports": {d: port for d, (_, port, _) in JMX_EXPORTERS.items()},
         "metrics_jmx_config_dir": JMX_CONFIG_DIR,
         "smack_java_agents": java_agents(settings),
     }

@@ -145,15 +145,13 @@ def _metrics_ports(settings: Settings, node: Node, spark_master: str, server: st
                                   f"{service} metrics bridge port (metrics_bridge_ports)",
                                   (f"smack-metrics-bridge@{unit}",)))
     standalone = settings.services.spark.cluster_manager == "standalone"
-    units = {"zookeeper": ("zookeeper",), "kafka": ("kafka",), "cassandra": ("cassandra",),
-             "spark_master": ("spark-master",), "spark_worker": ("spark-worker",)}
-    for daemon, (service, port) in JMX_EXPORTERS.items():
+    for daemon, (service, port, unit) in JMX_EXPORTERS.items():
         runs = service in node.services and (
             daemon not in ("spark_master", "spark_worker") or standalone) and (
             daemon != "spark_master" or node.name == spark_master)
         if runs:
             needs.append(PortNeed(port, f"{daemon} JMX exporter port (infra/metrics.py)",
-                                  units[daemon]))
+                                  (unit,)))
     if node.name == server:
         needs.append(PortNeed(int(knob(settings, "metrics", "metrics_prometheus_port")),
                               "Prometheus port (metrics_prometheus_port)", ("prometheus",)))

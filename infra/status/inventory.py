@@ -155,11 +155,16 @@ def _cassandra_client(inv: StackInventory) -> dict[str, Any]:
     return cassandra_client_options(inv.credentials, ca)
 
 
-def _marathon_user(inv: StackInventory) -> tuple[str, str] | None:
-    entry = inv.credentials.get("marathon_http") or {}
+def _login(inv: StackInventory, section: str) -> tuple[str, str] | None:
+    """(user, password) of a `user`/`password` section of the credentials file."""
+    entry = inv.credentials.get(section) or {}
     if entry.get("user") and entry.get("password"):
         return str(entry["user"]), str(entry["password"])
     return None
+
+
+def _marathon_user(inv: StackInventory) -> tuple[str, str] | None:
+    return _login(inv, "marathon_http")
 
 
 def _spark_master(inv: StackInventory) -> Host | None:

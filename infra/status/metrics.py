@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.status.inventory import StackInventory, _endpoint
+from infra.status.inventory import StackInventory, _endpoint, _login
 from infra.status.results import Outcome, ProbeError, ProbeKey, Row, ServiceStatus, _viewed
 
 TARGETS_PATH = "/api/v1/targets?state=active"
@@ -32,10 +32,7 @@ class Alert:
 
 
 def prometheus_login(inv: StackInventory) -> tuple[str, str] | None:
-    entry = inv.credentials.get("prometheus") or {}
-    if entry.get("user") and entry.get("password"):
-        return str(entry["user"]), str(entry["password"])
-    return None
+    return _login(inv, "prometheus")
 
 
 def _data(answer: Any) -> Any:

@@ -27,6 +27,7 @@ from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import BIN
 from tests.support.load import Writer
 from tests.support.nodes import Nodes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -72,17 +73,6 @@ def marathon_app(cluster: DirectLocalCluster, nodes: Nodes, app: str) -> dict[st
                       auth=(auth["user"], auth["password"]) if auth else None)
     assert answer.status == 200, answer.body
     return dict(json.loads(answer.body)["app"])
-
-
-def wait_until(what: str, check: Any, timeout: float, every: float = 3) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not true after {timeout:.0f} s (last: {last!r})")
 
 
 def test_the_pipeline_runs_and_a_rerun_changes_nothing(cluster: DirectLocalCluster,

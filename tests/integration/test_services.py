@@ -65,6 +65,7 @@ from tests.support.load import (
 )
 from tests.support.nodes import Nodes, one_node_down_at_most, rolled_one_at_a_time
 from tests.support.tls import client_identity
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 NODES = (1, 2, 3)
@@ -622,17 +623,9 @@ def query(stack: Stack, expr: str) -> dict[str, float]:
     return {r["metric"].get("node", ""): float(r["value"][1]) for r in result["result"]}
 
 
-def wait_until(check: Any, what: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = check()
-        except AssertionError:
-            found = None
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(3)
+def wait_for(check: Any, what: str, timeout: float = 180) -> Any:
+    """Prometheus' answers are asserted as they come; until `timeout` a failed one is "not yet"."""
+    return wait_until(what, check, timeout, retry_on=(AssertionError,))
 
 
 SCRAPED = {"prometheus": 1, "node": 3, "zookeeper": 3, "kafka": 3, "cassandra": 3,
@@ -653,7 +646,7 @@ def test_prometheus_scrapes_every_service_and_each_metric_is_sane(stack: Stack) 
         targets = prometheus(stack, "/api/v1/targets?state=active")["activeTargets"]
         return targets if targets and all(t["health"] == "up" for t in targets) else None
 
-    targets = wait_until(all_up, "every target up")
+    targets = wait_for(all_up, "every target up")
     jobs: dict[str, int] = {}
     for t in targets:
         jobs[t["labels"]["job"]] = jobs.get(t["labels"]["job"], 0) + 1
@@ -662,7 +655,7 @@ def test_prometheus_scrapes_every_service_and_each_metric_is_sane(stack: Stack) 
 
     def sample(expr: str, nodes: set[str] | None = None) -> dict[str, float]:
         # A metric first appears one scrape after its daemon registered it.
-        return wait_until(lambda: (found := query(stack, expr)) and (
+        return wait_for(lambda: (found := query(stack, expr)) and (
             nodes is None or set(found) == nodes) and found, expr, timeout=90)
 
     assert sample('sum(zookeeper_role{role="leader"})') == {"": 1.0}
@@ -687,14 +680,14 @@ def test_prometheus_scrapes_every_service_and_each_metric_is_sane(stack: Stack) 
     topic = 'sum(kafka_messages_in_total{topic="metrics-check"})'
     # The topic's counter exists once the topic took its first messages.
     produce(200)
-    before = wait_until(lambda: query(stack, topic).get("", 0.0) >= 200 and query(stack, topic),
+    before = wait_for(lambda: query(stack, topic).get("", 0.0) >= 200 and query(stack, topic),
                         "the topic's counter", timeout=90)[""]
     produce(2000)
-    after = wait_until(lambda: (v := query(stack, topic).get("", 0.0)) >= before + 2000 and v,
+    after = wait_for(lambda: (v := query(stack, topic).get("", 0.0)) >= before + 2000 and v,
                        "messages-in rising", timeout=90)
     assert after >= before + 2000
     rate = 'sum(rate(kafka_messages_in_total{topic="metrics-check"}[2m]))'
-    assert wait_until(lambda: query(stack, rate).get("", 0.0) > 0, "messages-in rate", timeout=60)
+    assert wait_for(lambda: query(stack, rate).get("", 0.0) > 0, "messages-in rate", timeout=60)
 
 
 def test_a_stopped_cassandra_node_fires_its_alert_in_status(stack: Stack) -> None:
@@ -720,7 +713,7 @@ def test_a_stopped_cassandra_node_fires_its_alert_in_status(stack: Stack) -> Non
             return [a for a in alerts if a["state"] == "firing"
                     and a["labels"]["alertname"] == "CassandraNodeDown"]
 
-        fired = wait_until(firing, "CassandraNodeDown firing", timeout=120)
+        fired = wait_for(firing, "CassandraNodeDown firing", timeout=120)
         took = time.monotonic() - stopped
         assert [a["labels"]["node"] for a in fired] == ["node-3"]
         assert took >= 30, took  # not before the rule's window
@@ -729,7 +722,7 @@ def test_a_stopped_cassandra_node_fires_its_alert_in_status(stack: Stack) -> Non
         assert cassandra_alerts() == [("CassandraNodeDown", "node-3")]
     finally:
         stack.sh(3, "systemctl start cassandra")
-    wait_until(lambda: cassandra_alerts() == [], "CassandraNodeDown cleared", timeout=300)
+    wait_for(lambda: cassandra_alerts() == [], "CassandraNodeDown cleared", timeout=300)
 
 
 def test_the_dashboards_show_data_in_a_real_browser(stack: Stack, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -328,7 +329,7 @@ class Marathon:
             staged = sum(i.state == "TASK_STAGING" for i in s.instances.values())
             apps = len(s.apps)
             counted = dict(s.counters)
-        doc = json.loads(METRICS_TEMPLATE.read_text())
+        doc = json.loads(_metrics_template())
         doc.pop("_comment", None)
         for name, count in counted.items():
             if name in doc["counters"]:
@@ -346,6 +347,12 @@ class Marathon:
         return {key: ({k.replace("marathon.", f"{prefix}.", 1): v for k, v in section.items()}
                       if isinstance(section, dict) else section)
                 for key, section in doc.items()}
+
+
+@functools.cache
+def _metrics_template() -> str:
+    """Read once; every /metrics answer is a fresh document parsed from it."""
+    return METRICS_TEMPLATE.read_text()
 
 
 def _user() -> str:
