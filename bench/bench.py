@@ -5,8 +5,10 @@ Run as root from the project directory:
     .venv/bin/python -m bench.bench                  # through the Pulumi engine (default)
     .venv/bin/python -m bench.bench --mode direct    # providers and playbooks without the engine
 
-engine mode: first `pulumi up`, no-op `smack up`, scale 3→4 and 4→3 (`smack up`), destroy;
-also each service's first start (its plays in the first run's log) and memory per node.
+engine mode: first `pulumi up`, no-op `smack up`, `smack verify`, scale 3→4 and 4→3 (`smack
+up`), destroy; each as a ratio of the first deploy too (issue 18's targets: no-op, +1 and -1
+node and verify against the first deploy); also each service's first start (its plays in the
+first run's log), the slowest plays of the first deploy, and memory per node.
 direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, a rolling restart of
 Kafka and Cassandra, +1 node, remove-node.yml on it and its deletion, teardown.
 datapath mode: the stack with the IoT pipeline deployed (smack:pipelines: [iot]); events/s
@@ -57,21 +59,68 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
     stack.write_settings(count=nodes)
     try:
         stack.pulumi("stack", "init")
-        timed(phases, "pulumi up (nodes + site.yml)", lambda: stack.pulumi("up", "--yes"))
-        for service, seconds in service_starts(state_dir(stack.name) / "site.log").items():
+        timed(phases, FIRST, lambda: stack.pulumi("up", "--yes"))
+        log = state_dir(stack.name) / "site.log"
+        for service, seconds in service_starts(log).items():
             phases.setdefault(f"  {service} first start", []).append(seconds)
+        for play, seconds in slowest_plays(log):
+            console.print(f"    {seconds:4d}s  {play}")
         for node, mib in memory_per_node(stack).items():
             phases.setdefault(f"  memory MiB, {node}", []).append(mib)
-        out = timed(phases, "smack up, nothing changed", lambda: stack.smack("up"))
+        out = timed(phases, NOOP, lambda: stack.smack("up"))
         if "unchanged" not in out.stdout:
             raise SystemExit("the no-op up changed something")
+        timed(phases, VERIFY, lambda: stack.smack("verify"))
         stack.write_settings(count=nodes + 1)
-        timed(phases, f"scale {nodes}→{nodes + 1} (smack up)", lambda: stack.smack("up"))
+        timed(phases, GROW.format(nodes, nodes + 1), lambda: stack.smack("up"))
         stack.write_settings(count=nodes)
-        timed(phases, f"scale {nodes + 1}→{nodes} (smack up)", lambda: stack.smack("up"))
+        timed(phases, SHRINK.format(nodes + 1, nodes), lambda: stack.smack("up"))
         timed(phases, "smack destroy", lambda: stack.smack("destroy", "--yes"))
+        ratios(phases, nodes)
     finally:
         stack.destroy_and_remove()
+
+
+FIRST = "pulumi up (nodes + site.yml)"
+NOOP = "smack up, nothing changed"
+VERIFY = "smack verify"
+GROW = "scale {}→{} (smack up)"
+SHRINK = "scale {}→{} (smack up)"
+# Issue 18's targets, as fractions of the first deploy (and the first deploy in seconds).
+TARGETS = {FIRST: 240.0, NOOP: None, GROW: 0.3, SHRINK: 0.3, VERIFY: 30.0}
+
+
+def ratios(phases: Phases, nodes: int) -> None:
+    """Each run's phases against its own first deploy, as rows `  <phase> / first`."""
+    first = phases[FIRST][-1]
+    for name in (NOOP, VERIFY, GROW.format(nodes, nodes + 1), SHRINK.format(nodes + 1, nodes)):
+        phases.setdefault(f"  {name} / first deploy", []).append(phases[name][-1] / first)
+
+
+def target(phase: str) -> str:
+    """Issue 18's target for a row of the table, where it sets one."""
+    plain = re.sub(r"\d+→\d+", "{}→{}", phase.strip().removesuffix(" / first deploy"))
+    if phase == FIRST:
+        return f"≤ {TARGETS[FIRST]:.0f}"
+    if phase == VERIFY:
+        return f"≤ {TARGETS[VERIFY]:.0f}"
+    limit = TARGETS.get(plain)
+    return f"≤ {limit}" if limit and phase.endswith("/ first deploy") else ""
+
+
+def slowest_plays(log: Path, top: int = 12) -> list[tuple[str, int]]:
+    """The plays of a run's progress log that took longest, with their seconds."""
+    marks = [(int(m.group(1)), m.group(2)) for line in log.read_text().splitlines()
+             if (m := re.match(r"^\S+ \[\s*(\d+)s\] (PLAY .*)$", line))]
+    ends = [at for at, _ in marks[1:]] + [_last_mark(log)]
+    spans = [(name.removeprefix("PLAY "), end - at) for (at, name), end in zip(marks, ends,
+                                                                                 strict=True)]
+    return sorted(spans, key=lambda span: -span[1])[:top]
+
+
+def _last_mark(log: Path) -> int:
+    found = re.findall(r"\[\s*(\d+)s\]", log.read_text())
+    return int(found[-1]) if found else 0
 
 
 PLAY_LINE = re.compile(r"^site\.yml \[\s*(\d+)s\] PLAY (.*?) - (\w[\w-]*)$")
@@ -233,11 +282,12 @@ def main() -> None:
         run(phases, args.nodes, args.subnet)
     table = Table(title=f"local stack, {args.nodes} nodes, {args.mode} mode, "
                         f"{args.runs} runs (seconds)")
-    for column in ("phase", "median", "min", "max"):
+    for column in ("phase", "median", "min", "max", "target"):
         table.add_column(column, justify="left" if column == "phase" else "right")
     for name, values in phases.items():
-        table.add_row(name, f"{statistics.median(values):.1f}", f"{min(values):.1f}",
-                      f"{max(values):.1f}")
+        digits = 2 if name.endswith("/ first deploy") else 1
+        table.add_row(name, f"{statistics.median(values):.{digits}f}",
+                      f"{min(values):.{digits}f}", f"{max(values):.{digits}f}", target(name))
     console.print(table)
 
 

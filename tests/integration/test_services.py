@@ -2,17 +2,18 @@
 Mesos master and agent STAND-INS (tests/standins) for the agents' day-2 steps.
 
 One cluster for the whole module (a first deploy takes minutes on this machine), in order:
-first deploy (Cassandra nodes join one at a time, dc/rack from node labels, Spark master on the
-first node), a rerun that changes nothing and loses nothing (Kafka storage not formatted again,
-Cassandra rows kept, no service restarted), a --check run, verify.yml (and what it leaves
-behind: nothing), the stack's endpoints reached from this machine with real clients; then day 2
-(the rolling restart under load is in test_rolling.py): removals that would break a quorum
-refused, a fourth and fifth node that join although the fourth was killed in the middle of
-its deploy, then their removal with every row and message still readable: the fourth the
-careful way (agent drained, partitions moved, Cassandra decommissioned), the fifth killed first
-and removed as dead (machine DOWN, partitions moved, `nodetool removenode` from a survivor);
-settings refused by name, a Kafka and Spark configuration change that restarts one node at a
-time while the others keep serving (and leaves ZooKeeper and Cassandra running);
+first deploy (the brand-new Cassandra ring started together with tokens decided up front and
+balanced, dc/rack from node labels, Spark master on the first node), a rerun that changes
+nothing and loses nothing (Kafka storage not formatted again, Cassandra rows kept, no service
+restarted), a --check run, verify.yml (and what it leaves behind: nothing), the stack's
+endpoints reached from this machine with real clients; then day 2 (the rolling restart under
+load is in test_rolling.py): removals that would break a quorum refused, a fourth and fifth
+node that join although the fourth was killed in the middle of its deploy (into Cassandra one
+at a time, bootstrapping), then their removal with every row and message still readable: the
+fourth the careful way (agent drained, partitions moved, Cassandra decommissioned), the fifth
+killed first and removed as dead (machine DOWN, partitions moved, `nodetool removenode` from a
+survivor); settings refused by name, a Kafka and Spark configuration change that restarts one
+node at a time while the others keep serving (and leaves ZooKeeper and Cassandra running);
 finally reset.yml, after which no unit, user, package, file, process or port of smack's is
 left.
 """
@@ -20,7 +21,6 @@ left.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import os
 import re
@@ -45,6 +45,7 @@ from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
 from infra.json_output import schema_path
 from infra.nodes.local import node_record
+from infra.paths import PROJECT_DIR
 from infra.pki import new_authority
 from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
@@ -64,10 +65,12 @@ from tests.support.load import (
     kafka_writer,
 )
 from tests.support.nodes import Nodes, one_node_down_at_most, rolled_one_at_a_time
+from tests.support.plugins import load_module
 from tests.support.tls import client_identity
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
+TOKENS = load_module(PROJECT_DIR / "roles" / "cassandra" / "filter_plugins" / "cassandra_tokens.py")
 NODES = (1, 2, 3)
 LABELS = {"dc": "east", "rack": "r1", "resources.cpus": "3"}
 SERVICES = {"zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
@@ -175,15 +178,54 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
     for address in stack.addresses:
         assert any(line.startswith(f"UN  {address} ") and line.rstrip().endswith("r1")
                    for line in status.splitlines()), (address, status)
-    # Cassandra's first start is serial: each node started once the one before was UN.
+    # A brand-new ring starts together: its members' tokens were decided up front (below).
     started = sorted(stack.started_at("cassandra"))
-    assert all(b - a > 10_000_000 for a, b in itertools.pairwise(started)), started
+    assert started[-1] - started[0] < 10_000_000, started
     modes = [stack.sh(n, "zookeeper-4lw srvr | grep Mode").split()[-1] for n in NODES]
     assert sorted(modes) == ["follower", "follower", "leader"]
     spark = [stack.sh(n, "systemctl is-active spark-master spark-worker spark-history",
                       check=False).split() for n in NODES]
     assert spark == [["active"] * 3, ["inactive", "active", "inactive"],
                      ["inactive", "active", "inactive"]]
+
+
+def ring_tokens(stack: Stack) -> dict[str, list[int]]:
+    """Each member's tokens, by address, as `nodetool ring` lists them."""
+    out: dict[str, list[int]] = {}
+    for line in stack.sh(1, "nodetool ring").splitlines():
+        fields = line.split()
+        if len(fields) >= 7 and fields[0].count(".") == 3 and fields[2] in ("Up", "Down"):
+            out.setdefault(fields[0], []).append(int(fields[-1]))
+    return out
+
+
+def test_the_new_ring_is_balanced_and_each_node_owns_its_planned_tokens(stack: Stack) -> None:
+    """issue 18: the first three nodes started together with tokens decided up front; each
+    holds exactly its planned share of the ring, and Cassandra agrees."""
+    by_address = ring_tokens(stack)
+    assert sorted(by_address) == sorted(stack.addresses), by_address
+    for n, address in zip(NODES, stack.addresses, strict=True):
+        planned = TOKENS.initial_tokens(n - 1, len(NODES), 16)
+        assert sorted(by_address[address]) == planned, (address, by_address[address])
+        config = yaml.safe_load(stack.sh(n, "cat /etc/cassandra/cassandra.yaml"))
+        assert config["auto_bootstrap"] is False
+        assert [int(t) for t in config["initial_token"].split(",")] == planned
+    shares = TOKENS.cassandra_token_ownership(by_address)
+    assert all(abs(share - 1 / 3) < 1e-9 for share in shares.values()), shares
+    # Cassandra's own account: each node owns a third of the primary ranges of a keyspace
+    # replicated once, and all of the data of one replicated three times.
+    session = stack.cql()
+    try:
+        session.execute("CREATE KEYSPACE balance WITH replication = "
+                        f"{{'class': 'NetworkTopologyStrategy', '{stack.dc}': 1}}")
+        for keyspace, expected in (("balance", "33.3%"), ("system_auth", "100.0%")):
+            status = stack.sh(1, f"nodetool status {keyspace}")
+            owns = [line.split()[-3] for line in status.splitlines()
+                    if line.startswith("UN  ")]
+            assert owns == [expected] * 3, status
+    finally:
+        session.execute("DROP KEYSPACE IF EXISTS balance")
+        session.cluster.shutdown()
 
 
 def test_rerun_changes_nothing_and_keeps_data(stack: Stack) -> None:
@@ -862,6 +904,21 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
         address = stack.cluster.created[stack.container(n)]["address"]
         assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
     assert sum(line.startswith("UN  ") for line in status.splitlines()) == 5
+    # Joining a ring that holds data: no tokens decided up front, each bootstrapped alone
+    # (streaming its ranges), the first members' tokens untouched.
+    for n in (4, 5):
+        config = yaml.safe_load(stack.sh(n, "cat /etc/cassandra/cassandra.yaml"))
+        assert "initial_token" not in config and "auto_bootstrap" not in config, config
+        assert stack.sh(n, "test -e /var/lib/cassandra/.smack-initial-tokens || echo none") \
+            .strip() == "none"
+        assert "Starting to bootstrap" in stack.sh(
+            n, "journalctl -u cassandra --no-pager | grep -m1 'Starting to bootstrap' || true")
+    joined = sorted(int(stack.sh(n, "systemctl show cassandra -p ActiveEnterTimestampMonotonic "
+                                    "--value").strip()) for n in (4, 5))
+    assert joined[1] - joined[0] > 10_000_000, joined
+    tokens = ring_tokens(stack)
+    for n, address in zip(NODES, stack.addresses, strict=True):
+        assert sorted(tokens[address]) == TOKENS.initial_tokens(n - 1, len(NODES), 16)
     brokers = stack.sh(1, "kafka-broker-api-versions --bootstrap-server $(hostname -i):9094")
     assert "(id: 4 " in brokers and "(id: 5 " in brokers
     stack.sh(1, "mesos-check agents --masters " + ",".join(f"{a}:5050" for a in stack.addresses)

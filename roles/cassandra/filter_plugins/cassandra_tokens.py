@@ -1,0 +1,48 @@
+"""Tokens for the members of a brand-new Cassandra ring, decided before any of them starts.
+
+Nodes of an empty ring that start together cannot let Cassandra pick their tokens: each would
+pick as if it were alone, and the ring would be lopsided or collide. Cassandra's documented way
+for a new cluster is `initial_token`: here the Murmur3 range is cut into `count * num_tokens`
+equal steps and member `index` takes every `count`-th of them, starting at its own index, so
+the members' tokens interleave and each owns the same share of the ring (1 / count of the
+primary ranges, whatever the replication factor).
+
+`index | cassandra_initial_tokens(count, num_tokens)` is that member's list, as the
+comma-separated text `initial_token` takes; `cassandra_token_ownership(tokens_by_node)` is the
+share of the primary ranges each node owns, for checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Murmur3Partitioner's tokens are signed 64-bit integers; its minimum is never a node's token.
+MIN_TOKEN = -(2**63)
+RING = 2**64
+
+
+def initial_tokens(index: int, count: int, num_tokens: int) -> list[int]:
+    if count < 1 or num_tokens < 1 or not 0 <= index < count:
+        raise ValueError(f"member {index} of {count} with {num_tokens} tokens each: no such member")
+    step = RING // (count * num_tokens)
+    # +1 keeps the first token off the partitioner's minimum, which Cassandra reserves.
+    return [MIN_TOKEN + 1 + (index + count * slot) * step for slot in range(num_tokens)]
+
+
+def cassandra_initial_tokens(index: Any, count: Any, num_tokens: Any) -> str:
+    return ",".join(str(token) for token in initial_tokens(int(index), int(count), int(num_tokens)))
+
+
+def cassandra_token_ownership(tokens_by_node: dict[str, list[int]]) -> dict[str, float]:
+    """Each node's share of the ring: a token owns the range from the token before it."""
+    ring = sorted((int(token), node) for node, tokens in tokens_by_node.items() for token in tokens)
+    owned = dict.fromkeys(tokens_by_node, 0)
+    for position, (token, node) in enumerate(ring):
+        before = ring[position - 1][0]
+        owned[node] += (token - before) % RING or RING
+    return {node: share / RING for node, share in owned.items()}
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"cassandra_initial_tokens": cassandra_initial_tokens}

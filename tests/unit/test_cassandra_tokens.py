@@ -1,0 +1,51 @@
+"""The tokens of a brand-new Cassandra ring's members (roles/cassandra/filter_plugins)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.paths import PROJECT_DIR
+from tests.support.plugins import load_module
+
+tokens = load_module(PROJECT_DIR / "roles" / "cassandra" / "filter_plugins" / "cassandra_tokens.py")
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+@pytest.mark.parametrize(("count", "num_tokens"), [(1, 16), (3, 16), (4, 8), (5, 16), (7, 1)])
+def test_members_own_equal_shares_of_the_ring(count: int, num_tokens: int) -> None:
+    by_node = {f"node-{i}": tokens.initial_tokens(i, count, num_tokens) for i in range(count)}
+    every = [t for node in by_node.values() for t in node]
+    assert all(len(node) == num_tokens for node in by_node.values())
+    assert len(set(every)) == count * num_tokens
+    assert all(LONG_MIN < t <= LONG_MAX for t in every)
+    shares = tokens.cassandra_token_ownership(by_node)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    for share in shares.values():
+        assert share == pytest.approx(1 / count, rel=1e-9)
+
+
+def test_members_interleave_so_neighbouring_tokens_belong_to_different_nodes() -> None:
+    by_node = {i: tokens.initial_tokens(i, 3, 16) for i in range(3)}
+    ring = sorted((t, node) for node, node_tokens in by_node.items() for t in node_tokens)
+    owners = [node for _, node in ring]
+    # With replication 3, each range's replicas are the next three distinct owners: here
+    # always the three nodes, so every node holds every range once.
+    assert all(len(set(owners[i:i + 3])) == 3 for i in range(len(owners) - 2))
+
+
+def test_the_filter_gives_the_text_initial_token_takes_and_the_same_tokens_each_time() -> None:
+    text = tokens.FilterModule().filters()["cassandra_initial_tokens"]("1", "3", "16")
+    assert text == tokens.cassandra_initial_tokens(1, 3, 16)
+    assert [int(t) for t in text.split(",")] == tokens.initial_tokens(1, 3, 16)
+
+
+def test_a_lopsided_ring_shows_in_the_ownership() -> None:
+    shares = tokens.cassandra_token_ownership({"a": [0], "b": [2**62]})
+    assert shares == {"a": pytest.approx(0.75), "b": pytest.approx(0.25)}
+
+
+@pytest.mark.parametrize(("index", "count", "num_tokens"), [(3, 3, 16), (-1, 3, 16), (0, 0, 16),
+                                                           (0, 3, 0)])
+def test_no_such_member_is_refused(index: int, count: int, num_tokens: int) -> None:
+    with pytest.raises(ValueError, match="no such member"):
+        tokens.initial_tokens(index, count, num_tokens)
