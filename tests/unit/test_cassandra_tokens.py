@@ -34,9 +34,24 @@ def test_members_interleave_so_neighbouring_tokens_belong_to_different_nodes() -
 
 
 def test_the_filter_gives_the_text_initial_token_takes_and_the_same_tokens_each_time() -> None:
-    text = tokens.FilterModule().filters()["cassandra_initial_tokens"]("1", "3", "16")
-    assert text == tokens.cassandra_initial_tokens(1, 3, 16)
+    text = tokens.FilterModule().filters()["cassandra_initial_tokens"](["dc1"] * 3, "1", "16")
+    assert text == tokens.cassandra_initial_tokens(["dc1"] * 3, 1, 16)
     assert [int(t) for t in text.split(",")] == tokens.initial_tokens(1, 3, 16)
+
+
+def test_each_datacenter_is_balanced_on_its_own_and_no_token_is_shared() -> None:
+    # NetworkTopologyStrategy walks each datacenter's members alone: interleaving across all
+    # six would give the first member of each dc four times the others' share of its dc.
+    dcs = ["east", "east", "west", "east", "west", "west", "west"]
+    by_node = {i: tokens.member_tokens(dcs, i, 16) for i in range(len(dcs))}
+    every = [t for node in by_node.values() for t in node]
+    assert len(set(every)) == len(every)
+    for dc, size in (("east", 3), ("west", 4)):
+        shares = tokens.cassandra_token_ownership(
+            {i: t for i, t in by_node.items() if dcs[i] == dc})
+        assert all(share == pytest.approx(1 / size, rel=1e-9) for share in shares.values())
+    # One datacenter: the plain interleaving, shifted by nothing.
+    assert tokens.member_tokens(["dc1"] * 3, 2, 16) == tokens.initial_tokens(2, 3, 16)
 
 
 def test_a_lopsided_ring_shows_in_the_ownership() -> None:
@@ -49,3 +64,5 @@ def test_a_lopsided_ring_shows_in_the_ownership() -> None:
 def test_no_such_member_is_refused(index: int, count: int, num_tokens: int) -> None:
     with pytest.raises(ValueError, match="no such member"):
         tokens.initial_tokens(index, count, num_tokens)
+    with pytest.raises(ValueError, match="no such member"):
+        tokens.member_tokens(["dc1"] * 3, 3, 16)

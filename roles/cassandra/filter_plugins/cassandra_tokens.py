@@ -7,9 +7,14 @@ equal steps and member `index` takes every `count`-th of them, starting at its o
 the members' tokens interleave and each owns the same share of the ring (1 / count of the
 primary ranges, whatever the replication factor).
 
-`index | cassandra_initial_tokens(count, num_tokens)` is that member's list, as the
-comma-separated text `initial_token` takes; `cassandra_token_ownership(tokens_by_node)` is the
-share of the primary ranges each node owns, for checks.
+Replicas are placed per datacenter (NetworkTopologyStrategy walks the ring once per dc), so
+each datacenter gets such a ring of its own among its members, shifted by the datacenter's
+position (a few tokens, far less than one step) so that no two nodes share a token.
+
+`dcs | cassandra_initial_tokens(index, num_tokens)` is member `index`'s list, `dcs` being every
+member's datacenter in member order, as the comma-separated text `initial_token` takes;
+`cassandra_token_ownership(tokens_by_node)` is each node's share of the primary ranges, for
+checks.
 """
 
 from __future__ import annotations
@@ -21,16 +26,26 @@ MIN_TOKEN = -(2**63)
 RING = 2**64
 
 
-def initial_tokens(index: int, count: int, num_tokens: int) -> list[int]:
+def initial_tokens(index: int, count: int, num_tokens: int, offset: int = 0) -> list[int]:
     if count < 1 or num_tokens < 1 or not 0 <= index < count:
         raise ValueError(f"member {index} of {count} with {num_tokens} tokens each: no such member")
     step = RING // (count * num_tokens)
     # +1 keeps the first token off the partitioner's minimum, which Cassandra reserves.
-    return [MIN_TOKEN + 1 + (index + count * slot) * step for slot in range(num_tokens)]
+    return [MIN_TOKEN + 1 + offset + (index + count * slot) * step for slot in range(num_tokens)]
 
 
-def cassandra_initial_tokens(index: Any, count: Any, num_tokens: Any) -> str:
-    return ",".join(str(token) for token in initial_tokens(int(index), int(count), int(num_tokens)))
+def member_tokens(dcs: list[str], index: int, num_tokens: int) -> list[int]:
+    """Member `index`'s tokens: evenly interleaved among the members of its datacenter."""
+    if not 0 <= index < len(dcs):
+        raise ValueError(f"member {index} of {len(dcs)}: no such member")
+    same_dc = [i for i, dc in enumerate(dcs) if dc == dcs[index]]
+    return initial_tokens(same_dc.index(index), len(same_dc), num_tokens,
+                          offset=list(dict.fromkeys(dcs)).index(dcs[index]))
+
+
+def cassandra_initial_tokens(dcs: Any, index: Any, num_tokens: Any) -> str:
+    return ",".join(str(t) for t in member_tokens([str(dc) for dc in dcs], int(index),
+                                                    int(num_tokens)))
 
 
 def cassandra_token_ownership(tokens_by_node: dict[str, list[int]]) -> dict[str, float]:
