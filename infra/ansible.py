@@ -283,7 +283,8 @@ def run_playbook(
                       ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued")):
         for host, count in (stats.get(key) or {}).items():
             setattr(per_host.setdefault(host, HostStats()), attr, count)
-    ends = [t for _, t in events.play_starts[1:]] + [started + duration]
+    # A playbook Ansible refuses to load starts no play at all.
+    ends = [t for _, t in events.play_starts[1:]] + [started + duration][:len(events.play_starts)]
     plays = [(name, end - begin) for (name, begin), end in
              zip(events.play_starts, ends, strict=True)]
     result = PlaybookResult(playbook, per_host, duration, events.changed_tasks, plays,

@@ -148,6 +148,19 @@ def content_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return project, content_digest(project)
 
 
+def test_a_playbook_ansible_refuses_to_load_fails_with_its_message(tmp_path: Path) -> None:
+    # No play starts at all; the run must still end in a clear error, not a traceback.
+    playbook = tmp_path / "broken.yml"
+    playbook.write_text("- name: A play with a keyword plays do not have\n  hosts: all\n"
+                        "  not_a_play_keyword: true\n  tasks: []\n")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    node-1:\n      ansible_connection: local\n")
+    with pytest.raises(AnsibleRunError) as refused:
+        ansible.run_playbook(str(playbook), inventory, stack="unit",
+                             progress=LineProgress(io.StringIO()))
+    assert "not_a_play_keyword" in str(refused.value)
+
+
 def test_plays_run_through_the_mitogen_strategy() -> None:
     # ansible.cfg names the strategy; plugins/strategy/ must hand Ansible Mitogen's class.
     code = ("from ansible import constants as C\n"
