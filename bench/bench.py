@@ -22,7 +22,6 @@ median, min and max of each phase. A script, not a test: the numbers depend on t
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import statistics
@@ -108,37 +107,32 @@ def target(phase: str) -> str:
     return ""
 
 
-def slowest_plays(log: Path, top: int = 12) -> list[tuple[str, int]]:
-    """The plays of a run's progress log that took longest, with their seconds."""
+MARK = re.compile(r"^\S+ \[\s*(\d+)s\] (.*)$")
+
+
+def play_spans(log: Path) -> list[tuple[str, int]]:
+    """Each play of a run's progress log with its seconds: until the next play starts, the
+    last one until the log's last line."""
     marks = [(int(m.group(1)), m.group(2)) for line in log.read_text().splitlines()
-             if (m := re.match(r"^\S+ \[\s*(\d+)s\] (PLAY .*)$", line))]
-    ends = [at for at, _ in marks[1:]] + [_last_mark(log)]
-    spans = [(name.removeprefix("PLAY "), end - at) for (at, name), end in zip(marks, ends,
-                                                                                 strict=True)]
-    return sorted(spans, key=lambda span: -span[1])[:top]
-
-
-def _last_mark(log: Path) -> int:
-    found = re.findall(r"\[\s*(\d+)s\]", log.read_text())
-    return int(found[-1]) if found else 0
-
-
-PLAY_LINE = re.compile(r"^site\.yml \[\s*(\d+)s\] PLAY (.*?) - (\w[\w-]*)$")
+             if (m := MARK.match(line))]
+    plays = [(at, text.removeprefix("PLAY ")) for at, text in marks if text.startswith("PLAY ")]
+    ends = [at for at, _ in plays[1:]] + ([marks[-1][0]] if plays else [])
+    return [(name, end - at) for (at, name), end in zip(plays, ends, strict=True)]
 
 
 def service_starts(log: Path) -> dict[str, float]:
     """Seconds each service's first-start plays took, from the run's progress log."""
-    marks = []
-    for line in log.read_text().splitlines():
-        if "PLAY" in line:
-            match = PLAY_LINE.match(line)
-            marks.append((int(match.group(1)), match.group(2), match.group(3)) if match
-                         else (int(line.split("[")[1].split("s]")[0]), line, ""))
     out: dict[str, float] = {}
-    for (at, name, service), (nxt, _, _) in itertools.pairwise(marks):
-        if service and ("does not run yet" in name or "brand-new cluster" in name):
-            out[service] = out.get(service, 0) + nxt - at
+    for name, seconds in play_spans(log):
+        play, _, service = name.rpartition(" - ")
+        if service and ("does not run yet" in play or "brand-new cluster" in play):
+            out[service] = out.get(service, 0) + seconds
     return out
+
+
+def slowest_plays(log: Path, top: int = 12) -> list[tuple[str, int]]:
+    """The plays of a run's progress log that took longest, with their seconds."""
+    return sorted(play_spans(log), key=lambda span: -span[1])[:top]
 
 
 def memory_per_node(stack: Stack) -> dict[str, float]:
