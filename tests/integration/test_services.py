@@ -913,9 +913,8 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
             .strip() == "none"
         assert "Starting to bootstrap" in stack.sh(
             n, "journalctl -u cassandra --no-pager | grep -m1 'Starting to bootstrap' || true")
-    joined = sorted(int(stack.sh(n, "systemctl show cassandra -p ActiveEnterTimestampMonotonic "
-                                    "--value").strip()) for n in (4, 5))
-    assert joined[1] - joined[0] > 10_000_000, joined
+    joined = sorted(stack.started_at("cassandra", (4, 5)))
+    assert all(joined) and joined[1] - joined[0] > 10_000_000, joined
     tokens = ring_tokens(stack)
     for n, address in zip(NODES, stack.addresses, strict=True):
         assert sorted(tokens[address]) == TOKENS.initial_tokens(n - 1, len(NODES), 16)

@@ -48,10 +48,11 @@ class Nodes:
         return self.engine.run("exec", self.container(n), "sh", "-c", script,
                                check=check).stdout
 
-    def started_at(self, unit: str) -> list[int]:
-        """When each node's unit last became active (host monotonic clock, microseconds)."""
+    def started_at(self, unit: str, numbers: tuple[int, ...] = ()) -> list[int]:
+        """When each node's unit last became active (host monotonic clock, microseconds): the
+        cluster's nodes, or those of `numbers`."""
         return [int(self.sh(n, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic "
-                               f"--value").strip() or 0) for n in self.numbers]
+                               f"--value").strip() or 0) for n in numbers or self.numbers]
 
     def kafka_client(self) -> dict[str, Any]:
         """kafka-python settings logging in as smack's admin (TLS + SCRAM), as status does."""
