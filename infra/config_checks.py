@@ -143,6 +143,11 @@ def _baremetal_checks(s: Settings) -> list[str]:
     return problems
 
 
+# Roles whose variables `smack:common.vars` takes: common's, and the pipelines' (they run on
+# several services' nodes, so no service's vars is theirs).
+COMMON_VARS_ROLES = ("common", "pipelines")
+
+
 def _vars_checks(s: Settings) -> list[str]:
     from infra.config import SERVICE_GROUPS  # noqa: PLC0415
 
@@ -152,8 +157,10 @@ def _vars_checks(s: Settings) -> list[str]:
         for key in getattr(s.services, svc).vars
         if not key.startswith(f"{svc}_")
     ]
-    problems += [f"{NS}:common.vars.{key}: variables here must start with 'common_'"
-                 for key in s.common.vars if not key.startswith("common_")]
+    prefixes = tuple(f"{role}_" for role in COMMON_VARS_ROLES)
+    problems += [f"{NS}:common.vars.{key}: variables here must start with "
+                 f"{' or '.join(repr(p) for p in prefixes)}"
+                 for key in s.common.vars if not key.startswith(prefixes)]
     problems += [f"{NS}:metrics.vars.{key}: variables here must start with 'metrics_'"
                  for key in s.metrics.vars if not key.startswith("metrics_")]
     if problems:
@@ -162,7 +169,10 @@ def _vars_checks(s: Settings) -> list[str]:
     for svc in SERVICE_GROUPS:
         problems += var_errors(svc, f"{NS}:services.{svc}.vars", getattr(s.services, svc).vars)
     problems += var_errors("metrics", f"{NS}:metrics.vars", s.metrics.vars)
-    return problems + var_errors("common", f"{NS}:common.vars", s.common.vars)
+    for role in COMMON_VARS_ROLES:
+        problems += var_errors(role, f"{NS}:common.vars", {
+            k: v for k, v in s.common.vars.items() if k.startswith(f"{role}_")})
+    return problems
 
 
 # The options each daemon's real --help lists: an unknown one stops the daemon at start.

@@ -715,23 +715,31 @@ def test_prometheus_scrapes_every_service_and_each_metric_is_sane(stack: Stack) 
                                      every).values())
     assert sample("sum(kafka_under_replicated_partitions)") == {"": 0.0}
 
-    def produce(count: int) -> None:
-        stack.sh(1, f"seq 1 {count} | kafka-console-producer --bootstrap-server "
+    def produce(lines: str) -> None:
+        stack.sh(1, f"{lines} | kafka-console-producer --bootstrap-server "
                     "$(hostname -i):9094 --topic metrics-check --producer-property acks=all")
 
     topic = 'sum(kafka_messages_in_total{topic="metrics-check"})'
     # The topic's counter exists once the topic took its first messages.
-    produce(200)
+    produce("seq 1 200")
     before = wait_for(lambda: query(stack, topic).get("", 0.0) >= 200 and query(stack, topic),
                         "the topic's counter", timeout=90)[""]
-    produce(2000)
+    # 2000 more, paced over about 40 s, so that several scrapes see the counter rise while the
+    # producer writes: a burst between two scrapes gives rate() one rising step at most, and on
+    # a loaded machine (CI: three clusters on two cores) it once saw none.
+    produce("for second in $(seq 40); do seq 1 50; sleep 1; done")
     after = wait_for(lambda: (v := query(stack, topic).get("", 0.0)) >= before + 2000 and v,
                        "messages-in rising", timeout=90)
     assert after >= before + 2000
     # A 5-minute window: on a loaded machine a scrape of a broker can miss its interval, and a
     # 2-minute window then holds fewer than the two samples rate() needs.
     rate = 'sum(rate(kafka_messages_in_total{topic="metrics-check"}[5m]))'
-    assert wait_for(lambda: query(stack, rate).get("", 0.0) > 0, "messages-in rate", timeout=120)
+    try:
+        wait_for(lambda: query(stack, rate).get("", 0.0) > 0, "messages-in rate", timeout=120)
+    except AssertionError as err:
+        window = prometheus(stack, "/api/v1/query?" + urllib.parse.urlencode(
+            {"query": 'kafka_messages_in_total{topic="metrics-check"}[5m]'}))
+        raise AssertionError(f"{err}; the window's samples: {window['result']}") from err
 
 
 def test_a_stopped_cassandra_node_fires_its_alert_in_status(stack: Stack) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from infra.config import Settings, load_stack_file, parse_settings
 from infra.errors import SettingsError
+from infra.inventory import role_variables
 from infra.paths import PROJECT_DIR
 from tests.support.settings import PARSE_ONLY_PACKAGES, parse_only
 
@@ -182,6 +183,15 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      "smack:nodes[0].labels.resources.: not allowed; allowed: resources.<name>"),
     ("common var its role does not declare", local(common={"vars": {"common_swapiness": 1}}),
      "smack:common.vars.common_swapiness: not a variable of role common"),
+    ("pipeline var its role does not declare",
+     local(common={"vars": {"pipelines_iot_rat": 5}}),
+     "smack:common.vars.pipelines_iot_rat: not a variable of role pipelines; did you mean "
+     "'pipelines_iot_rate'?"),
+    ("pipeline var of the wrong type", local(common={"vars": {"pipelines_iot_rate": "fast"}}),
+     "smack:common.vars.pipelines_iot_rate: 'fast' is not allowed; allowed: a value of type int"),
+    ("a service's var under common", local(common={"vars": {"kafka_heap_mb": 512}}),
+     "smack:common.vars.kafka_heap_mb: variables here must start with 'common_' or "
+     "'pipelines_'"),
     ("unknown artifact source", local(artifacts={"source": "ftp"}),
      "smack:artifacts.source: 'ftp' is not allowed; allowed: 'upstream', 'mirror' or 'bundle'"),
     ("mirror without URL", local(artifacts={"source": "mirror"}),
@@ -240,6 +250,16 @@ def test_declared_role_vars_of_the_right_type_pass() -> None:
         "zookeeper": {"vars": {"zookeeper_security": "yes"}},
         "spark": {"vars": {"spark_master_host": "{{ groups['spark'][1] }}"}}}))
     assert settings.services.kafka.vars["kafka_log_dirs"] == ["/data/kafka"]
+
+
+def test_the_pipelines_knobs_are_set_under_common_vars_and_reach_the_inventory() -> None:
+    """README "Data path": every knob of roles/pipelines is settable under smack:common.vars."""
+    settings = parse_settings("unit", local(pipelines=["iot"], services={
+        "spark": {"worker_memory_mb": 1024}}, common={"vars": {
+            "pipelines_iot_rate": 4, "pipelines_iot_trigger_seconds": 20}}))
+    group_vars = role_variables(settings)
+    assert group_vars["pipelines_iot_rate"] == 4
+    assert group_vars["pipelines_iot_trigger_seconds"] == 20
 
 
 def test_every_problem_is_reported_at_once() -> None:
