@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 # The streaming job's driver and executor take 512 MiB of a worker each, beside verify's jobs.
 SERVICES: dict[str, Any] = {"spark": {"worker_memory_mb": 1536}}
 # The pipeline's knobs, through smack:common.vars as the README says. At its defaults (20
-# events/s, a batch every 5 s) the pipeline alone keeps about 0.8 of this machine's two cores
-# busy for the module's whole life (measured), CPU the other lanes' clusters then miss; these
+# events/s, a batch every 5 s) the pipeline alone keeps about 0.8 of a core busy (measured; the
+# machine has two) for the module's whole life, CPU the other lanes' clusters then miss; these
 # tests need events flowing, not that rate.
 PIPELINE_VARS = {"pipelines_iot_rate": 4, "pipelines_iot_trigger_seconds": 30}
 TOPIC = "iot.vehicle-positions"
