@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infra import daemon_flags
 from infra.ec2_types import architecture
@@ -151,27 +151,26 @@ COMMON_VARS_ROLES = ("common", "pipelines")
 def _vars_checks(s: Settings) -> list[str]:
     from infra.config import SERVICE_GROUPS  # noqa: PLC0415
 
-    problems = [
-        f"{NS}:services.{svc}.vars.{key}: role variables here must start with '{svc}_'"
-        for svc in SERVICE_GROUPS
-        for key in getattr(s.services, svc).vars
-        if not key.startswith(f"{svc}_")
+    # Each `vars` mapping of the settings with the roles whose variables it takes.
+    sections: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+        *((f"{NS}:services.{svc}.vars", (svc,), getattr(s.services, svc).vars)
+          for svc in SERVICE_GROUPS),
+        (f"{NS}:metrics.vars", ("metrics",), s.metrics.vars),
+        (f"{NS}:common.vars", COMMON_VARS_ROLES, s.common.vars),
     ]
-    prefixes = tuple(f"{role}_" for role in COMMON_VARS_ROLES)
-    problems += [f"{NS}:common.vars.{key}: variables here must start with "
-                 f"{' or '.join(repr(p) for p in prefixes)}"
-                 for key in s.common.vars if not key.startswith(prefixes)]
-    problems += [f"{NS}:metrics.vars.{key}: variables here must start with 'metrics_'"
-                 for key in s.metrics.vars if not key.startswith("metrics_")]
+    problems = []
+    for where, roles, values in sections:
+        prefixes = tuple(f"{role}_" for role in roles)
+        problems += [f"{where}.{key}: variables here must start with "
+                     f"{' or '.join(repr(p) for p in prefixes)}"
+                     for key in values if not key.startswith(prefixes)]
     if problems:
         return problems
     # Each variable must be one its role declares, with a value of the declared type.
-    for svc in SERVICE_GROUPS:
-        problems += var_errors(svc, f"{NS}:services.{svc}.vars", getattr(s.services, svc).vars)
-    problems += var_errors("metrics", f"{NS}:metrics.vars", s.metrics.vars)
-    for role in COMMON_VARS_ROLES:
-        problems += var_errors(role, f"{NS}:common.vars", {
-            k: v for k, v in s.common.vars.items() if k.startswith(f"{role}_")})
+    for where, roles, values in sections:
+        for role in roles:
+            problems += var_errors(role, where, {
+                k: v for k, v in values.items() if k.startswith(f"{role}_")})
     return problems
 
 

@@ -118,7 +118,7 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      local(services={"spark": {"cluster_manager": "mesos"}, "mesos_agent": {"enabled": False}}),
      "smack:services.spark.cluster_manager: 'mesos' needs mesos_master and mesos_agent"),
     ("role var without prefix", local(services={"kafka": {"vars": {"heap": 1}}}),
-     "smack:services.kafka.vars.heap: role variables here must start with 'kafka_'"),
+     "smack:services.kafka.vars.heap: variables here must start with 'kafka_'"),
     ("role var its role does not declare",
      local(services={"kafka": {"vars": {"kafka_heap": 1}}}),
      "smack:services.kafka.vars.kafka_heap: not a variable of role kafka; did you mean "
