@@ -722,7 +722,7 @@ def test_prometheus_scrapes_every_service_and_each_metric_is_sane(stack: Stack) 
     topic = 'sum(kafka_messages_in_total{topic="metrics-check"})'
     # The topic's counter exists once the topic took its first messages.
     produce("seq 1 200")
-    before = wait_for(lambda: query(stack, topic).get("", 0.0) >= 200 and query(stack, topic),
+    before = wait_for(lambda: (found := query(stack, topic)).get("", 0.0) >= 200 and found,
                         "the topic's counter", timeout=90)[""]
     # 2000 more, paced over about 40 s, so that several scrapes see the counter rise while the
     # producer writes: a burst between two scrapes gives rate() one rising step at most, and on

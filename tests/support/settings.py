@@ -25,30 +25,24 @@ def parse_only(raw: dict[str, Any]) -> dict[str, Any]:
 # gossip to settle at start: a few nodes on one bridge agree within a second. Measured on
 # ZooKeeper + Cassandra, three nodes: first site.yml 274 s → 132 s, restart.yml 80 s → 53 s.
 C1_ONLY = "-XX:TieredStopAtLevel=1"
-TEST_JVM_OPTS: dict[str, list[str]] = {
-    "zookeeper": [C1_ONLY],
-    "kafka": [C1_ONLY],
-    "cassandra": [C1_ONLY, "-Dcassandra.ring_delay_ms=5000",
-                  "-Dcassandra.skip_wait_for_gossip_to_settle=0"],
-    "spark": [C1_ONLY],
-}
-
-
 # Spark's jobs too (verify's and the pipelines' drivers and executors, through the spark role's
 # own knobs): measured on a 3-node cluster, verify.yml's Spark check 42 s → 29 s and its data
 # path check 102 s → 66 s.
-TEST_SPARK_JOB_VARS: dict[str, Any] = {
-    "spark_driver_java_opts": [C1_ONLY],
-    "spark_extra_defaults": {"spark.executor.extraJavaOptions": C1_ONLY},
+TEST_SERVICE_VARS: dict[str, dict[str, Any]] = {
+    "zookeeper": {"zookeeper_jvm_opts": [C1_ONLY]},
+    "kafka": {"kafka_jvm_opts": [C1_ONLY]},
+    "cassandra": {"cassandra_jvm_opts": [C1_ONLY, "-Dcassandra.ring_delay_ms=5000",
+                                         "-Dcassandra.skip_wait_for_gossip_to_settle=0"]},
+    "spark": {"spark_jvm_opts": [C1_ONLY], "spark_driver_java_opts": [C1_ONLY],
+              "spark_extra_defaults": {"spark.executor.extraJavaOptions": C1_ONLY}},
 }
 
 
 def with_test_jvm_opts(services: dict[str, Any]) -> dict[str, Any]:
-    """smack:services with TEST_JVM_OPTS (and TEST_SPARK_JOB_VARS) added to each JVM service's
-    vars (vars given win)."""
+    """smack:services with TEST_SERVICE_VARS added to each JVM service's vars (vars given
+    win)."""
     out = {name: dict(knobs) for name, knobs in services.items()}
-    for name, opts in TEST_JVM_OPTS.items():
+    for name, test_vars in TEST_SERVICE_VARS.items():
         knobs = out.setdefault(name, {})
-        jobs = TEST_SPARK_JOB_VARS if name == "spark" else {}
-        knobs["vars"] = {**jobs, f"{name}_jvm_opts": opts, **knobs.get("vars", {})}
+        knobs["vars"] = {**test_vars, **knobs.get("vars", {})}
     return out
