@@ -169,6 +169,12 @@ def test_nodes_are_whole_systemd_machines(stack: Stack) -> None:
         # The common role's kernel settings and limits, written for every node.
         assert "vm.max_map_count=1048575" in stack.sh(n, "cat /etc/sysctl.d/60-smack.conf")
         assert "nofile" in stack.sh(n, "cat /etc/security/limits.d/60-smack.conf")
+        # No package is there only because another recommends it (Mesos' and Marathon's
+        # packages are installed without their Recommends: common_package_install_recommends).
+        only_recommended = stack.sh(
+            n, "apt-get -s -o APT::AutoRemove::RecommendsImportant=false "
+               "-o APT::AutoRemove::SuggestsImportant=false autoremove | grep '^Remv' || true")
+        assert only_recommended.strip() == "", only_recommended
     assert len(host_keys) == 3
 
 
@@ -181,6 +187,13 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
     # A brand-new ring starts together: its members' tokens were decided up front (below).
     started = sorted(stack.started_at("cassandra"))
     assert started[-1] - started[0] < 10_000_000, started
+    for n in NODES:
+        # ...and, having no ring state to learn, did not wait for gossip to settle; the
+        # runtime drop-in that said so is gone, so a later start waits (test_rolling.py).
+        journal = stack.sh(n, "journalctl -u cassandra -o cat --no-pager")
+        assert "skip_wait_for_gossip_to_settle=0" in journal
+        assert "Waiting for gossip to settle" not in journal
+        assert stack.sh(n, "systemctl show cassandra -p Environment --value").strip() == ""
     modes = [stack.sh(n, "zookeeper-4lw srvr | grep Mode").split()[-1] for n in NODES]
     assert sorted(modes) == ["follower", "follower", "leader"]
     spark = [stack.sh(n, "systemctl is-active spark-master spark-worker spark-history",
