@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cassandra import ReadTimeout
 
 from infra.credentials import credentials_file
 from infra.status import http_get
@@ -198,8 +199,13 @@ def test_every_acknowledged_event_lands_once_through_a_broker_restart_and_a_dead
             return {r.event_id for r in session.execute(
                 "SELECT event_id FROM iot.positions", timeout=120)}
 
+        # A poll whose range read a busy replica did not answer in time is asked again (seen
+        # under a loaded CI run); the wait still fails with its message if it never answers.
         def all_in() -> bool:
-            return acked <= stored()
+            try:
+                return acked <= stored()
+            except ReadTimeout:
+                return False
 
         wait_until(f"all {len(acked)} acknowledged events in iot.positions", all_in, 300, 5)
         ids = stored()
@@ -207,9 +213,12 @@ def test_every_acknowledged_event_lands_once_through_a_broker_restart_and_a_dead
         assert len(fault_rows) == len(set(fault_rows))  # keyed: one row per id
 
         def adds_up() -> tuple[int, int] | None:
-            counted = sum(r.events for r in session.execute(
-                "SELECT events FROM iot.route_minute", timeout=120))
-            total = len(stored())
+            try:
+                counted = sum(r.events for r in session.execute(
+                    "SELECT events FROM iot.route_minute", timeout=120))
+                total = len(stored())
+            except ReadTimeout:
+                return None
             return (counted, total) if counted == total else None
 
         wait_until("route_minute counting exactly the events in positions", adds_up, 180, 5)
