@@ -175,6 +175,23 @@ def test_plays_run_through_the_mitogen_strategy() -> None:
     assert out.split() == ["mitogen_linear", "True"]
 
 
+def test_task_workers_may_use_every_cpu_of_the_control_machine(tmp_path: Path) -> None:
+    # Mitogen pins every task worker to one CPU on a machine with fewer than four; smack's
+    # strategy switches that off (plugins/strategy/mitogen_linear.py). A pipe lookup runs in
+    # the worker, so its command inherits the worker's CPU set.
+    playbook = tmp_path / "cpus.yml"
+    playbook.write_text(
+        "- name: Report the CPUs of a task worker\n  hosts: all\n  gather_facts: false\n"
+        "  tasks:\n    - name: Report them\n      ansible.builtin.set_stats:\n"
+        "        data:\n          smack_checks:\n"
+        "            cpus: \"{{ lookup('ansible.builtin.pipe', 'nproc') }}\"\n")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    node-1:\n      ansible_connection: local\n")
+    result = ansible.run_playbook(str(playbook), inventory, stack="unit",
+                                  progress=LineProgress(io.StringIO()))
+    assert result.checks == {"cpus": str(len(os.sched_getaffinity(0)))}
+
+
 def test_figures_reported_with_set_stats_become_checks() -> None:
     events = _Events(LineProgress(io.StringIO()))
     events({"event": "playbook_on_stats", "event_data": {"artifact_data": {
