@@ -7,8 +7,9 @@
 # the test subnet: lane 1 is the shared data-services cluster (tests/integration/test_services.py,
 # the longest module), lane 3 the data-path cluster (tests/integration/test_data_path.py, the
 # IoT pipeline under faults), then the one-node security cluster
-# (tests/integration/test_security.py), the baremetal stack and Spark on Mesos, lane 2
-# everything else (the e2e tier the longest of it). With arguments, one lane runs them as given:
+# (tests/integration/test_security.py), the baremetal stack, Spark on Mesos and the lint tier,
+# lane 2 everything else (the e2e tier the longest of it). With arguments, one lane runs them
+# as given:
 #   scripts/test.sh tests/unit -k config
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,26 +40,26 @@ lane2_log=$(mktemp -t smack-lane2.XXXXXX.log)
 # Lane 1 is the longer one, so lane 2 and everything it starts (its nodes' services too: they
 # inherit the priority) yield the CPU to it when both want it; lane 2 catches up on lane 1's
 # waits.
-SMACK_TEST_SUBNET=$lane2_subnet SMACK_REQUIRED_TIERS=unit,lint,integration,e2e \
-  setsid nice -n 3 "${pytest[@]}" tests/unit tests/lint tests/integration tests/e2e \
+SMACK_TEST_SUBNET=$lane2_subnet SMACK_REQUIRED_TIERS=unit,integration,e2e \
+  setsid nice -n 3 "${pytest[@]}" tests/unit tests/integration tests/e2e \
   --ignore tests/integration/test_services.py --ignore tests/integration/test_data_path.py \
   --ignore tests/integration/test_security.py --ignore tests/integration/test_baremetal.py \
   --ignore tests/integration/test_spark_on_mesos.py \
   >"$lane2_log" 2>&1 &
 lane2=$!
 lane3_log=$(mktemp -t smack-lane3.XXXXXX.log)
-SMACK_TEST_SUBNET=$lane3_subnet SMACK_REQUIRED_TIERS=integration \
+SMACK_TEST_SUBNET=$lane3_subnet SMACK_REQUIRED_TIERS=integration,lint \
   setsid nice -n 3 "${pytest[@]}" tests/integration/test_data_path.py \
   tests/integration/test_security.py tests/integration/test_baremetal.py \
-  tests/integration/test_spark_on_mesos.py >"$lane3_log" 2>&1 &
+  tests/integration/test_spark_on_mesos.py tests/lint >"$lane3_log" 2>&1 &
 lane3=$!
 # Stopping the suite stops lanes 2 and 3 and everything they started (their process groups).
 trap 'kill -- -"$lane2" -"$lane3" 2>/dev/null || true' INT TERM
 
 echo "lane 1: tests/integration/test_services.py on $lane1_subnet"
 echo "lane 2: every other test on $lane2_subnet (output shown when it ends; $lane2_log)"
-echo "lane 3: tests/integration/test_data_path.py, test_security.py, test_baremetal.py and" \
-     "test_spark_on_mesos.py on $lane3_subnet" \
+echo "lane 3: tests/integration/test_data_path.py, test_security.py, test_baremetal.py," \
+     "test_spark_on_mesos.py and tests/lint on $lane3_subnet" \
      "(output shown when it ends; $lane3_log)"
 lane1_status=0
 SMACK_TEST_SUBNET=$lane1_subnet SMACK_REQUIRED_TIERS=integration \
@@ -72,7 +73,7 @@ lane2_status=0
 wait "$lane2" || lane2_status=$?
 trap - INT TERM
 echo
-echo "========== lane 3: the data path, security, baremetal, Spark on Mesos =========="
+echo "======= lane 3: the data path, security, baremetal, Spark on Mesos, lint ======="
 cat "$lane3_log"
 echo "lane 3 ended (exit $lane3_status)"
 echo

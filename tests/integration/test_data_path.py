@@ -12,16 +12,17 @@ must count exactly the events in it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 from cassandra import ReadTimeout
 
 from infra.credentials import credentials_file
+from infra.json_output import schema_path
 from infra.status import http_get
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.direct import DirectLocalCluster
@@ -118,25 +119,44 @@ def test_the_pipeline_runs_and_a_rerun_changes_nothing(cluster: DirectLocalClust
     assert [d["id"] for d in stream_drivers(nodes) if d["state"] == "RUNNING"] == [driver["id"]]
 
 
-def test_smack_verify_proves_the_data_path_and_leaves_nothing(cluster: DirectLocalCluster,
-                                                              nodes: Nodes) -> None:
-    stack = cluster.settings.stack
-    # Wide enough that rich keeps the figures on one table row.
-    verified = subprocess.run([str(BIN / "smack"), "verify", "--stack", stack],
-                              capture_output=True, text=True, timeout=1200, check=False,
-                              env={**os.environ, "COLUMNS": "400"})
-    out = " ".join(verified.stdout.split())
+def test_smack_verify_proves_every_service_and_the_data_path_and_leaves_nothing(
+        cluster: DirectLocalCluster, nodes: Nodes) -> None:
+    """`smack verify --json` (issue 17): nothing but the schema's document on stdout; every
+    check passes on every node and changes nothing; what the checks made is gone afterwards,
+    beside the deployed pipeline, which keeps running."""
+    def kept(n: int) -> tuple[str, set[str]]:
+        """The node's Cassandra snapshots and its Spark executors (the pipeline's)."""
+        return (nodes.sh(n, "nodetool listsnapshots"),
+                set(nodes.sh(n, "pgrep -f '[C]oarseGrainedExecutorBackend' || true").split()))
+
+    before = {n: kept(n) for n in nodes.numbers}
+    event_logs = set(nodes.sh(1, "ls /var/lib/spark-events").split())
+    verified = subprocess.run([str(BIN / "smack"), "verify", "--json", "--stack",
+                               cluster.settings.stack], capture_output=True, text=True,
+                              timeout=1200, check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "data path" in out, out
-    assert "2000 events produced (acks=all), consumed, written and read back at QUORUM" in out
-    assert "p50" in out and "p99" in out and "events/s end to end" in out
-    # Only the deployed pipeline's topic and keyspace are left.
+    result = json.loads(verified.stdout)
+    jsonschema.validate(result, json.loads(schema_path("verify").read_text()))
+    assert result["ok"] and result["failures"] == []
+    assert sorted(result["hosts"]) == [f"node-{n}" for n in nodes.numbers]
+    assert all(h["changed"] == 0 and h["failed"] == 0 for h in result["hosts"].values())
+    assert result["plays"], result
+    figures = " ".join(result["checks"]["data path"].split())
+    assert "2000 events produced (acks=all), consumed, written and read back at QUORUM" \
+        in figures, figures
+    assert "p50" in figures and "p99" in figures and "events/s end to end" in figures
+    # Only the deployed pipeline's topic, keyspace and executors are left.
     topics = nodes.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list").split()
     assert not [t for t in topics if t.startswith("smack-verify")], topics
-    keyspaces = nodes.sh(1, "ls /var/lib/cassandra/data").split()
-    assert not [k for k in keyspaces if k.startswith("smack_verify")], keyspaces
+    for n in nodes.numbers:
+        keyspaces = nodes.sh(n, "ls /var/lib/cassandra/data").split()
+        assert not [k for k in keyspaces if k.startswith("smack_verify")], keyspaces
+        assert "SparkSubmit" not in nodes.sh(n, "ps -eo args")
+        assert kept(n) == before[n], n
     leftovers = nodes.sh(1, "ls /var/lib/spark").split()
     assert not [d for d in leftovers if d.startswith("smack-verify-path")], leftovers
+    # The history server kept the verify jobs' event logs.
+    assert set(nodes.sh(1, "ls /var/lib/spark-events").split()) - event_logs
 
 
 def iot_writer(servers: list[str], client: dict[str, Any]) -> tuple[Writer, Any]:

@@ -282,26 +282,6 @@ def valid(document: str, command: str) -> dict[str, Any]:
     return dict(data)
 
 
-def test_verify_proves_every_service_and_leaves_nothing(stack: Stack) -> None:
-    # Through `smack verify --json` (issue 17): nothing but the schema's document on stdout.
-    verified = smack(stack, "verify", "--json", timeout=1200)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    result = valid(verified.stdout, "verify")
-    assert result["ok"] and result["failures"] == []
-    assert sorted(result["hosts"]) == [f"node-{n}" for n in NODES]
-    assert all(h["changed"] == 0 and h["failed"] == 0 for h in result["hosts"].values())
-    assert result["plays"] and result["checks"], result
-    topics = stack.sh(1, "kafka-topics --bootstrap-server $(hostname -i):9094 --list")
-    assert "smack-verify" not in topics
-    for n in NODES:
-        assert "smack_verify" not in stack.sh(n, "ls /var/lib/cassandra/data")
-        assert "There are no snapshots" in stack.sh(n, "nodetool listsnapshots")
-        processes = stack.sh(n, "ps -eo args")
-        assert "CoarseGrainedExecutorBackend" not in processes
-        assert "SparkSubmit" not in processes
-    assert "app-" in stack.sh(1, "ls /var/lib/spark-events")  # the history server kept it
-
-
 def test_zookeeper_speaks_tls_and_guards_what_mesos_and_marathon_keep(
         stack: Stack, tmp_path: Path) -> None:
     """issue 15 item 4: the servers talk TLS with the nodes' certificates; the TLS client port
