@@ -17,14 +17,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
 import pytest
 from cassandra import ReadTimeout
 
 from infra.credentials import credentials_file
-from infra.json_output import schema_path
 from infra.status import http_get
 from tests.integration.conftest import integration_settings, new_cluster
+from tests.integration.test_services import valid
 from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import BIN
 from tests.support.load import Writer
@@ -135,8 +134,7 @@ def test_smack_verify_proves_every_service_and_the_data_path_and_leaves_nothing(
                                cluster.settings.stack], capture_output=True, text=True,
                               timeout=1200, check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    result = json.loads(verified.stdout)
-    jsonschema.validate(result, json.loads(schema_path("verify").read_text()))
+    result = valid(verified.stdout, "verify")
     assert result["ok"] and result["failures"] == []
     assert sorted(result["hosts"]) == [f"node-{n}" for n in nodes.numbers]
     assert all(h["changed"] == 0 and h["failed"] == 0 for h in result["hosts"].values())
@@ -219,29 +217,25 @@ def test_every_acknowledged_event_lands_once_through_a_broker_restart_and_a_dead
             return {r.event_id for r in session.execute(
                 "SELECT event_id FROM iot.positions", timeout=120)}
 
+        def all_in() -> bool:
+            return acked <= stored()
+
         # A poll whose range read a busy replica did not answer in time is asked again (seen
         # under a loaded CI run); the wait still fails with its message if it never answers.
-        def all_in() -> bool:
-            try:
-                return acked <= stored()
-            except ReadTimeout:
-                return False
-
-        wait_until(f"all {len(acked)} acknowledged events in iot.positions", all_in, 300, 5)
+        wait_until(f"all {len(acked)} acknowledged events in iot.positions", all_in, 300, 5,
+                   retry_on=(ReadTimeout,))
         ids = stored()
         fault_rows = [i for i in ids if i.startswith("fault-")]
         assert len(fault_rows) == len(set(fault_rows))  # keyed: one row per id
 
         def adds_up() -> tuple[int, int] | None:
-            try:
-                counted = sum(r.events for r in session.execute(
-                    "SELECT events FROM iot.route_minute", timeout=120))
-                total = len(stored())
-            except ReadTimeout:
-                return None
+            counted = sum(r.events for r in session.execute(
+                "SELECT events FROM iot.route_minute", timeout=120))
+            total = len(stored())
             return (counted, total) if counted == total else None
 
-        wait_until("route_minute counting exactly the events in positions", adds_up, 180, 5)
+        wait_until("route_minute counting exactly the events in positions", adds_up, 180, 5,
+                   retry_on=(ReadTimeout,))
     finally:
         session.cluster.shutdown()
         put_instances(cluster, nodes, GENERATOR, 1)

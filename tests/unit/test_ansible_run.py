@@ -148,13 +148,19 @@ def content_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return project, content_digest(project)
 
 
+def local_inventory(directory: Path) -> Path:
+    """An inventory of one host, node-1, that is this machine."""
+    inventory = directory / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    node-1:\n      ansible_connection: local\n")
+    return inventory
+
+
 def test_a_playbook_ansible_refuses_to_load_fails_with_its_message(tmp_path: Path) -> None:
     # No play starts at all; the run must still end in a clear error, not a traceback.
     playbook = tmp_path / "broken.yml"
     playbook.write_text("- name: A play with a keyword plays do not have\n  hosts: all\n"
                         "  not_a_play_keyword: true\n  tasks: []\n")
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text("all:\n  hosts:\n    node-1:\n      ansible_connection: local\n")
+    inventory = local_inventory(tmp_path)
     with pytest.raises(AnsibleRunError) as refused:
         ansible.run_playbook(str(playbook), inventory, stack="unit",
                              progress=LineProgress(io.StringIO()))
@@ -185,8 +191,7 @@ def test_task_workers_may_use_every_cpu_of_the_control_machine(tmp_path: Path) -
         "  tasks:\n    - name: Report them\n      ansible.builtin.set_stats:\n"
         "        data:\n          smack_checks:\n"
         "            cpus: \"{{ lookup('ansible.builtin.pipe', 'nproc') }}\"\n")
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text("all:\n  hosts:\n    node-1:\n      ansible_connection: local\n")
+    inventory = local_inventory(tmp_path)
     result = ansible.run_playbook(str(playbook), inventory, stack="unit",
                                   progress=LineProgress(io.StringIO()))
     assert result.checks == {"cpus": str(len(os.sched_getaffinity(0)))}
