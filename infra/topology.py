@@ -70,3 +70,16 @@ def local_address(settings: Settings, plan: NodePlan) -> str:
 
 def local_gateway(settings: Settings) -> str:
     return str(settings.local.network.network_address + 1)
+
+
+# Where a local node sees the control machine's artifact bundle (read-only bind mount), so
+# the roles unpack releases in place instead of copying them over SSH.
+LOCAL_BUNDLE_NODE_DIR = "/mnt/smack-bundle"
+
+
+def local_bundle_dir(settings: Settings) -> str:
+    """The bundle directory local nodes mount, or "" when releases do not come from a bundle
+    (or the nodes are not local)."""
+    if settings.target != "local" or settings.artifacts.source != "bundle":
+        return ""
+    return str(settings.artifacts.bundle_path())

@@ -25,7 +25,14 @@ from infra.nodes.local_engine import engine_props, open_engine
 from infra.nodes.local_turns import pending_keys, take_turn
 from infra.nodes.model import Node
 from infra.paths import remove_if_empty, state_dir
-from infra.topology import NodePlan, local_address, local_gateway, plan_nodes
+from infra.topology import (
+    LOCAL_BUNDLE_NODE_DIR,
+    NodePlan,
+    local_address,
+    local_bundle_dir,
+    local_gateway,
+    plan_nodes,
+)
 
 READY_TIMEOUT_SECONDS = 90
 
@@ -101,6 +108,8 @@ def _run_args(props: dict[str, Any], image: str) -> list[str]:
                  "--stop-signal", "SIGRTMIN+3"]
     for volume, path in props.get("volumes") or []:
         args += ["--volume", f"{volume}:{path}"]
+    if props.get("bundle_dir"):
+        args += ["--volume", f"{props['bundle_dir']}:{LOCAL_BUNDLE_NODE_DIR}:ro"]
     if props.get("cpus"):
         args += ["--cpus", str(props["cpus"])]
     if props.get("memory_mb"):
@@ -176,6 +185,9 @@ class LocalNodeProvider(dyn.ResourceProvider):
         if engine.inspect("container", props["container"]) is not None:
             # A container of ours from an interrupted run: start over from the image.
             remove_container(engine, props["container"])
+        if props.get("bundle_dir"):
+            # The engine refuses to mount a directory that is not there yet.
+            Path(props["bundle_dir"]).mkdir(parents=True, exist_ok=True)
         engine.run(*_run_args(props, image))
         try:
             _wait_ready(engine, props)
@@ -280,6 +292,9 @@ def local_specs(settings: Settings, public_key: Any) -> LocalSpecs:
             "init_args": list(s.init_args),
             "engine": engine,
             "volumes": disks[plan.name]["volumes"] if plan.name in disks else [],
+            # Not in LocalNodeProvider.KEYS: nodes made before the mount existed are kept
+            # (the roles copy releases to them instead).
+            "bundle_dir": local_bundle_dir(settings),
         }))
     return LocalSpecs(key, network, nodes, disks)
 

@@ -22,6 +22,7 @@ from infra.errors import AnsibleRunError
 from infra.nodes.local import local_specs
 from infra.nodes.local_engine import open_engine
 from infra.paths import PROJECT_DIR
+from infra.topology import LOCAL_BUNDLE_NODE_DIR
 from tests.integration.conftest import integration_settings, new_cluster
 from tests.support.direct import DirectLocalCluster
 
@@ -62,10 +63,30 @@ def test_bundle_install_is_verified_and_runs_once(node: DirectLocalCluster,
     version, tarball = release
     args = {"test_version": version, "test_source": "bundle", "test_root": "/opt/t-bundle",
             "test_bundle_dir": str(tarball.parent)}
-    assert install(node, **args).changed > 0
+    first = install(node, **args)
+    assert first.changed > 0
+    assert "node-1: Copy the release from the bundle" in " ".join(first.changed_tasks)
     assert exists(node, f"/opt/t-bundle/zookeeper/apache-zookeeper-{version}-bin/lib/"
                         f"zookeeper-{version}.jar")
     assert exists(node, "/opt/t-bundle/zookeeper/current")
+    assert not exists(node, f"/var/cache/smack/zookeeper-{version}.tar.gz")
+    assert install(node, **args).changed == 0
+
+
+def test_a_bundle_the_node_sees_is_unpacked_in_place(node: DirectLocalCluster,
+                                                     release: tuple[str, Path]) -> None:
+    """Local nodes mount the bundle read-only: nothing is copied, the tarball stays."""
+    version, tarball = release
+    mounted = f"{LOCAL_BUNDLE_NODE_DIR}/{tarball.name}"
+    assert exists(node, mounted)
+    args = {"test_version": version, "test_source": "bundle", "test_root": "/opt/t-mounted",
+            "test_bundle_dir": str(tarball.parent), "test_bundle_node_dir": LOCAL_BUNDLE_NODE_DIR}
+    result = install(node, **args)
+    changed = " ".join(result.changed_tasks)
+    assert "Unpack the release" in changed and "Copy the release" not in changed, changed
+    assert exists(node, f"/opt/t-mounted/zookeeper/apache-zookeeper-{version}-bin/lib/"
+                        f"zookeeper-{version}.jar")
+    assert exists(node, mounted)
     assert install(node, **args).changed == 0
 
 
@@ -78,8 +99,10 @@ def test_bundle_checksum_mismatch_installs_nothing(node: DirectLocalCluster,
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / tarball.name).symlink_to(tarball)
     with pytest.raises(AnsibleRunError) as caught:
+        # The tarball the node sees has another checksum than this manifest's: it is
+        # copied instead, and the copy is refused.
         install(node, test_version=version, test_source="bundle", test_root="/opt/t-bad",
-                test_bundle_dir=str(tmp_path))
+                test_bundle_dir=str(tmp_path), test_bundle_node_dir=LOCAL_BUNDLE_NODE_DIR)
     message = str(caught.value)
     real = hashlib.sha256(tarball.read_bytes()).hexdigest()
     assert f"has sha256 {real}, expected {'0' * 64}; nothing was installed" in message

@@ -187,22 +187,40 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
     # A brand-new ring starts together: its members' tokens were decided up front (below).
     started = sorted(stack.started_at("cassandra"))
     assert started[-1] - started[0] < 10_000_000, started
+    default_role_after: list[float] = []
     for n in NODES:
         # ...and, having no ring state to learn, skipped the wait for gossip to settle through
         # a runtime drop-in (the launcher's note tells it apart from the test clusters' own JVM
         # option), which is gone: a later start does not get it (test_rolling.py).
-        journal = stack.sh(n, "journalctl -u cassandra -o cat --no-pager")
-        assert ("Picked up JDK_JAVA_OPTIONS: -Dcassandra.skip_wait_for_gossip_to_settle=0"
-                in journal), journal[:2000]
+        journal = stack.sh(n, "journalctl -u cassandra -o short-unix --no-pager")
+        assert ("Picked up JDK_JAVA_OPTIONS: -Dcassandra.skip_wait_for_gossip_to_settle=0 "
+                "-Dcassandra.superuser_setup_delay_ms=1000" in journal), journal[:2000]
+        # ...and made the default superuser (which the roles step logs in as once) about a
+        # second after its start, not after Cassandra's default 10 s.
+        made = logged_at(journal, "Created default superuser role")
+        if made:
+            default_role_after.append(made[0] - logged_at(journal, "Startup complete")[0])
         assert stack.sh(n, "systemctl show cassandra -p Environment --value").strip() == ""
         assert stack.sh(n, "ls /run/systemd/system/cassandra.service.d 2>/dev/null || true"
                         ).strip() == ""
+    assert default_role_after and max(default_role_after) < 7.5, default_role_after
     modes = [stack.sh(n, "zookeeper-4lw srvr | grep Mode").split()[-1] for n in NODES]
     assert sorted(modes) == ["follower", "follower", "leader"]
     spark = [stack.sh(n, "systemctl is-active spark-master spark-worker spark-history",
                       check=False).split() for n in NODES]
     assert spark == [["active"] * 3, ["inactive", "active", "inactive"],
                      ["inactive", "active", "inactive"]]
+    # The workers started once the master listened: none had to wait to ask it again.
+    for n in NODES:
+        worker = stack.sh(n, "journalctl -u spark-worker -o cat --no-pager")
+        assert "Successfully registered with master" in worker, worker[-2000:]
+        assert "Failed to connect to master" not in worker, worker[-2000:]
+
+
+def logged_at(journal: str, text: str) -> list[float]:
+    """When (epoch seconds) the lines of a `journalctl -o short-unix` output holding text
+    were logged."""
+    return [float(line.split()[0]) for line in journal.splitlines() if text in line]
 
 
 def ring_tokens(stack: Stack) -> dict[str, list[int]]:

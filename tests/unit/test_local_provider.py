@@ -10,6 +10,7 @@ import pytest
 
 from infra.config import parse_settings
 from infra.errors import EngineError
+from infra.inventory import role_variables
 from infra.nodes.engine import STACK_LABEL, ContainerEngine
 from infra.nodes.image import ImageRecipe
 from infra.nodes.keypair import StackKeyPairProvider
@@ -22,6 +23,7 @@ from infra.nodes.local_disks import KEPT_PATHS, LocalDisksProvider, disk_props
 from infra.nodes.local_engine import open_engine
 from infra.nodes.local_turns import pending_keys, take_turn
 from infra.nodes.sshkey import ensure_key_pair
+from infra.topology import LOCAL_BUNDLE_NODE_DIR
 from tests.support.settings import parse_only
 
 pytestmark = pytest.mark.unit
@@ -103,14 +105,41 @@ def test_data_directories_are_mounted_from_the_nodes_volumes() -> None:
     props = node_props()
     args = _run_args(props, "img")
     mounts = [args[i + 1] for i, a in enumerate(args) if a == "--volume"]
-    assert mounts == [f"smack-unit-node-1-{path.strip('/').replace('/', '-')}:{path}"
-                      for path in KEPT_PATHS]
+    assert mounts[:-1] == [f"smack-unit-node-1-{path.strip('/').replace('/', '-')}:{path}"
+                           for path in KEPT_PATHS]
     assert "/var/lib/mesos/agent" not in " ".join(mounts)
     settings = parse_settings("unit", parse_only({"smack:target": "local",
                                                   "smack:local": {"data_volumes": False}}))
     specs = local_specs(settings, public_key="k")
     assert specs.disks == {} and all(p["volumes"] == [] for _, p in specs.nodes)
-    assert "--volume" not in _run_args(specs.nodes[0][1], "img")
+    args = _run_args(specs.nodes[0][1], "img")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--volume"] == [mounts[-1]]
+
+
+def test_the_artifact_bundle_is_mounted_read_only_and_named_in_the_inventory() -> None:
+    settings = parse_settings("unit", parse_only({"smack:target": "local"}))
+    props = local_specs(settings, public_key="k").nodes[0][1]
+    bundle = str(settings.artifacts.bundle_path())
+    args = _run_args(props, "img")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--volume"][-1] == (
+        f"{bundle}:{LOCAL_BUNDLE_NODE_DIR}:ro")
+    assert role_variables(settings)["smack_artifact_bundle_node_dir"] == LOCAL_BUNDLE_NODE_DIR
+    # Releases from elsewhere: no mount, and the roles copy nothing from one.
+    upstream = parse_settings("unit", parse_only({"smack:target": "local",
+                                                  "smack:artifacts": {"source": "upstream"}}))
+    props = local_specs(upstream, public_key="k").nodes[0][1]
+    assert f":{LOCAL_BUNDLE_NODE_DIR}:ro" not in " ".join(_run_args(props, "img"))
+    assert role_variables(upstream)["smack_artifact_bundle_node_dir"] == ""
+
+
+def test_a_node_made_before_the_bundle_mount_is_not_replaced_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The roles copy releases to such a node; replacing it would restart every service."""
+    monkeypatch.setattr("infra.nodes.local.take_turn", lambda *_a: None)
+    props = node_props()
+    assert props["bundle_dir"]
+    legacy = {k: v for k, v in props.items() if k != "bundle_dir"}
+    assert not LocalNodeProvider().diff("id", legacy, props).changes
 
 
 class FakeEngine:
