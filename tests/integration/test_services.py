@@ -72,6 +72,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 TOKENS = load_module(PROJECT_DIR / "roles" / "cassandra" / "filter_plugins" / "cassandra_tokens.py")
 NODES = (1, 2, 3)
+KAFKA_HEALTH = str(PROJECT_DIR / "tests" / "integration" / "playbooks" / "kafka_health.yml")
 LABELS = {"dc": "east", "rack": "r1", "resources.cpus": "3"}
 SERVICES = {"zookeeper": {"heap_mb": 128}, "kafka": {"heap_mb": 256},
             "cassandra": {"heap_mb": 512}, "spark": {"worker_memory_mb": 512}}
@@ -588,6 +589,14 @@ def test_status_sees_every_service_live_and_a_stopped_broker(stack: Stack) -> No
         down = status()
         assert not down.healthy
         assert down.unhealthy() == ["kafka node-3 (broker): down (connection refused)"]
+        # verify.yml's Kafka health check asks every broker once, from the first node: the
+        # broker that did not answer is named there, and the stopped node fails on its own.
+        with pytest.raises(AnsibleRunError) as caught:
+            stack.cluster.run(KAFKA_HEALTH, extravars={"kafka_health_retries": 2,
+                                                       "kafka_health_delay_seconds": 1})
+        message = str(caught.value)
+        assert "brokers 1, 2, 3 (answering API requests: 1, 2)" in message, message[:3000]
+        assert "kafka on node-3: broker 3 at " in message, message[:3000]
     finally:
         stack.sh(3, "systemctl start kafka")
     deadline = time.monotonic() + 180
