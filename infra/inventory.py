@@ -17,7 +17,7 @@ from infra.credentials import credentials_file
 from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.render import digest, render, write_if_changed
-from infra.topology import LOCAL_BUNDLE_NODE_DIR, local_bundle_dir
+from infra.topology import local_bundle_node_dir
 
 INVENTORY_FILES = ("hosts.yml", "group_vars/all.yml", "known_hosts")
 
@@ -35,8 +35,7 @@ def role_variables(settings: Settings) -> dict[str, Any]:
         "smack_artifact_source": settings.artifacts.source,
         "smack_artifact_mirror_url": settings.artifacts.mirror_url,
         "smack_artifact_bundle_dir": str(settings.artifacts.bundle_path()),
-        "smack_artifact_bundle_node_dir": (LOCAL_BUNDLE_NODE_DIR if local_bundle_dir(settings)
-                                           else ""),
+        "smack_artifact_bundle_node_dir": local_bundle_node_dir(settings),
         "smack_nofile_limit": settings.nofile_limit,
         "smack_health_checks_enabled": settings.ansible.health_checks_enabled,
         "smack_packages": {

@@ -83,3 +83,8 @@ def local_bundle_dir(settings: Settings) -> str:
     if settings.target != "local" or settings.artifacts.source != "bundle":
         return ""
     return str(settings.artifacts.bundle_path())
+
+
+def local_bundle_node_dir(settings: Settings) -> str:
+    """Where the nodes see that bundle, or "" when they do not mount one."""
+    return LOCAL_BUNDLE_NODE_DIR if local_bundle_dir(settings) else ""

@@ -35,6 +35,11 @@ def node_props(engine: str = "podman", **local: object) -> dict[str, object]:
     return local_specs(settings, public_key="ssh-ed25519 AAAA k").nodes[0][1]
 
 
+def volumes(args: list[str]) -> list[str]:
+    """The --volume arguments of an engine command line, in order."""
+    return [args[i + 1] for i, a in enumerate(args) if a == "--volume"]
+
+
 def test_podman_run_arguments_carry_the_machine_settings() -> None:
     args = _run_args(node_props(), "localhost/smack-node:x")
     joined = " ".join(args)
@@ -104,7 +109,7 @@ def test_a_node_made_before_data_volumes_is_not_replaced_for_them(
 def test_data_directories_are_mounted_from_the_nodes_volumes() -> None:
     props = node_props()
     args = _run_args(props, "img")
-    mounts = [args[i + 1] for i, a in enumerate(args) if a == "--volume"]
+    mounts = volumes(args)
     assert mounts[:-1] == [f"smack-unit-node-1-{path.strip('/').replace('/', '-')}:{path}"
                            for path in KEPT_PATHS]
     assert "/var/lib/mesos/agent" not in " ".join(mounts)
@@ -113,7 +118,7 @@ def test_data_directories_are_mounted_from_the_nodes_volumes() -> None:
     specs = local_specs(settings, public_key="k")
     assert specs.disks == {} and all(p["volumes"] == [] for _, p in specs.nodes)
     args = _run_args(specs.nodes[0][1], "img")
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--volume"] == [mounts[-1]]
+    assert volumes(args) == [mounts[-1]]
 
 
 def test_the_artifact_bundle_is_mounted_read_only_and_named_in_the_inventory() -> None:
@@ -121,8 +126,7 @@ def test_the_artifact_bundle_is_mounted_read_only_and_named_in_the_inventory() -
     props = local_specs(settings, public_key="k").nodes[0][1]
     bundle = str(settings.artifacts.bundle_path())
     args = _run_args(props, "img")
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--volume"][-1] == (
-        f"{bundle}:{LOCAL_BUNDLE_NODE_DIR}:ro")
+    assert volumes(args)[-1] == f"{bundle}:{LOCAL_BUNDLE_NODE_DIR}:ro"
     assert role_variables(settings)["smack_artifact_bundle_node_dir"] == LOCAL_BUNDLE_NODE_DIR
     # Releases from elsewhere: no mount, and the roles copy nothing from one.
     upstream = parse_settings("unit", parse_only({"smack:target": "local",
