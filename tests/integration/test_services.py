@@ -45,7 +45,7 @@ from infra.endpoints import endpoints
 from infra.errors import AnsibleRunError
 from infra.json_output import schema_path
 from infra.nodes.local import node_record
-from infra.paths import PROJECT_DIR
+from infra.paths import PROJECT_DIR, state_dir
 from infra.pki import new_authority
 from infra.status import StackStatus, collect_status, http_get
 from infra.topology import plan_nodes
@@ -85,6 +85,8 @@ class Stack(Nodes):
     def __init__(self, cluster: DirectLocalCluster, count: int = len(NODES)) -> None:
         super().__init__(cluster, count=count, dc=LABELS["dc"])
         self.traces_before: dict[int, set[str]] = {}
+        # (task name, host) -> the final result of each task of the first site.yml run.
+        self.first_run_events: dict[tuple[str, str], dict[str, Any]] = {}
 
     def get(self, url: str, auth: tuple[str, str] | None = None) -> tuple[int, Any]:
         """GET a URL of a node: (status, JSON body or text); status 0 when nothing answered."""
@@ -152,6 +154,7 @@ def stack() -> Iterator[Stack]:
         s.traces_before = {n: node_traces(lambda script, n=n: s.sh(n, script)) for n in NODES}
         first = c.run("site.yml")
         assert first.changed > 0
+        s.first_run_events = task_results(c)
         yield s
     finally:
         c.down()
@@ -211,11 +214,38 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
                       check=False).split() for n in NODES]
     assert spark == [["active"] * 3, ["inactive", "active", "inactive"],
                      ["inactive", "active", "inactive"]]
+    # The brand-new Kafka cluster's health was asked once, from the first broker, and every
+    # broker answered it (not the same two tool JVMs on each node).
+    for task in ("Wait until the broker answers API requests",
+                 "Wait until no partition is under-replicated"):
+        ran = {host: e["event"] for (name, host), e in stack.first_run_events.items()
+               if name == task}
+        assert ran == {"node-1": "runner_on_ok", "node-2": "runner_on_skipped",
+                       "node-3": "runner_on_skipped"}, (task, ran)
+    api = stack.first_run_events[("Wait until the broker answers API requests", "node-1")]
+    for node_id in (1, 2, 3):
+        assert re.search(rf"[(]id: {node_id} [^)]*[)] -> [(]", api["res"]["stdout"]), api["res"]
     # The workers started once the master listened: none had to wait to ask it again.
     for n in NODES:
         worker = stack.sh(n, "journalctl -u spark-worker -o cat --no-pager")
         assert "Successfully registered with master" in worker, worker[-2000:]
         assert "Failed to connect to master" not in worker, worker[-2000:]
+
+
+def task_results(cluster: DirectLocalCluster) -> dict[tuple[str, str], dict[str, Any]]:
+    """(task name, host) -> event name and result of each task of the stack's latest
+    playbook run, from ansible-runner's job events."""
+    runs = sorted((state_dir(cluster.settings.stack) / "runner" / "artifacts").iterdir(),
+                  key=lambda p: p.stat().st_mtime)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted((runs[-1] / "job_events").glob("*.json"),
+                       key=lambda p: int(p.name.split("-")[0])):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
+            out[(data.get("task", ""), data.get("host", ""))] = {
+                "event": event["event"], "res": data.get("res") or {}}
+    return out
 
 
 def logged_at(journal: str, text: str) -> list[float]:
@@ -261,6 +291,41 @@ def test_the_new_ring_is_balanced_and_each_node_owns_its_planned_tokens(stack: S
     finally:
         session.execute("DROP KEYSPACE IF EXISTS balance")
         session.cluster.shutdown()
+
+
+def test_java_tools_start_from_a_class_archive_and_print_only_their_output(
+        stack: Stack) -> None:
+    """kafka-* and nodetool start through the common role's launcher, which maps a class
+    archive made by the tool's first run on the node (less start-up CPU); the tool's
+    output is the same as without it, and an archive the JVM refuses changes nothing."""
+    archives = "/var/cache/smack/java-tools"
+    listing = "kafka-topics --bootstrap-server $(hostname -i):9094 --list"
+    # node-1 ran both families during the deploy (the first start's health checks).
+    made = stack.sh(1, f"ls {archives}").split()
+    assert [a for a in made if a.startswith("kafka-tools-")], made
+    assert [a for a in made if a.startswith("nodetool-")], made
+    # A running tool has its family's archive mapped.
+    mapped = stack.sh(1, "kafka-console-consumer --bootstrap-server $(hostname -i):9094 "
+                         "--topic __consumer_offsets --timeout-ms 8000 >/dev/null 2>&1 & "
+                         "sleep 4; pid=$(pgrep -f '[C]onsoleConsumer' | head -1); "
+                         f"grep -c '{archives}/kafka-tools-' /proc/$pid/maps; wait",
+                      check=False)
+    assert int(mapped.strip() or 0) > 0, mapped
+    # Output with the archive, without it (the plain JVM) and with a refused archive: the same,
+    # and nothing on stderr.
+    with_archive = stack.sh(1, f"{listing} 2>&1")
+    launcher = "/usr/local/libexec/smack/java-tool"
+    # Without the launcher (a node the common role has not reached yet) the plain JVM runs.
+    plain = stack.sh(1, f"chmod -x {launcher} && {listing} 2>&1; chmod +x {launcher}")
+    assert with_archive == plain and "__consumer_offsets" in plain, (with_archive, plain)
+    kafka_archive = next(a for a in made if a.startswith("kafka-tools-"))
+    nodetool_archive = next(a for a in made if a.startswith("nodetool-"))
+    refused = stack.sh(1, f"cp {archives}/{kafka_archive} /root/kept.jsa && "
+                          f"cp -f {archives}/{nodetool_archive} {archives}/{kafka_archive} && "
+                          f"{listing} 2>&1; mv -f /root/kept.jsa {archives}/{kafka_archive}")
+    assert refused == plain, (refused, plain)
+    status = stack.sh(1, "nodetool status 2>&1")
+    assert status.lstrip().startswith("Datacenter: east") and "[warning]" not in status, status
 
 
 def test_rerun_changes_nothing_and_keeps_data(stack: Stack) -> None:
