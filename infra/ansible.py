@@ -470,6 +470,33 @@ class _Tee:
             stream.flush()
 
 
+# What `up` runs instead of site.yml when only nodes of the growing services came or went.
+SCALE_PLAYBOOK = "scale.yml"
+
+
+def only_membership_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the last successful site.yml run and this one differ only in nodes added or
+    removed (their `membership` shapes, infra/inventory.membership_shape): the same content,
+    variables, fixed quorums, and every remaining host as it was. Then scale.yml does: full roles
+    where they are needed, nothing for the fixed quorums. Anything else, a repair (--converge)
+    or drift found by a refresh included, runs site.yml."""
+    if news.get("playbook") != "site.yml" or olds.get("drift"):
+        return False
+    if news.get("converge") and news.get("converge") != olds.get("converge"):
+        return False
+    if any(olds.get(k) != news.get(k) for k in AnsibleRunProvider.TRIGGERS
+           if k != "inventory_digest"):
+        return False
+    old, new = olds.get("membership") or {}, news.get("membership") or {}
+    if not old or not new or old.get("shared") != new.get("shared") \
+            or old.get("fixed") != new.get("fixed"):
+        return False
+    old_hosts, new_hosts = dict(old.get("hosts") or {}), dict(new.get("hosts") or {})
+    if any(old_hosts[h] != new_hosts[h] for h in old_hosts.keys() & new_hosts.keys()):
+        return False
+    return old_hosts.keys() != new_hosts.keys() and bool(old_hosts.keys() & new_hosts.keys())
+
+
 class AnsibleRunProvider(dyn.ResourceProvider):
     # A run is repeated when one of these differs from the last successful run.
     TRIGGERS: ClassVar[list[str]] = [
@@ -487,8 +514,15 @@ class AnsibleRunProvider(dyn.ResourceProvider):
             **({"check": True} if check else {}),
         }
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {**props, **_run_logged(self._args(props))}
+    def _run(self, props: dict[str, Any], playbook: str | None = None) -> dict[str, Any]:
+        """The run's figures over the resource's inputs; `playbook` runs instead of the
+        resource's own, which stays its input (what the next diff compares) and `ran` says so."""
+        args = self._args(props)
+        if playbook:
+            args["playbook"] = playbook
+        outputs = _run_logged(args)
+        return {**props, **outputs, "playbook": props["playbook"],
+                "ran": outputs.get("playbook", args["playbook"])}
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(f"{props['stack']}-{props['playbook']}", self._run(props))
@@ -504,8 +538,9 @@ class AnsibleRunProvider(dyn.ResourceProvider):
             changed.append("drift")
         return dyn.DiffResult(changes=bool(changed), replaces=[])
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult({**self._run(news), "drift": []})
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        playbook = SCALE_PLAYBOOK if only_membership_changed(olds, news) else None
+        return dyn.UpdateResult({**self._run(news, playbook), "drift": []})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """`pulumi refresh` and `up --refresh`: the playbook in check mode on the nodes as they

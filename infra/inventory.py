@@ -6,13 +6,16 @@ also run `ansible-playbook -i inventories/<stack>/hosts.yml playbooks/site.yml` 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra import metrics
 from infra.apps import render_app
-from infra.config import SERVICE_GROUPS, Settings
+from infra.config import QUORUM_SERVICES, SERVICE_GROUPS, Settings
 from infra.credentials import credentials_file
 from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
@@ -95,6 +98,34 @@ def render_inventory(settings: Settings, nodes: list[Node], inventory_dir: Path
             variables=role_variables(settings), **common,
         ),
         "known_hosts": render("inventory/known_hosts.j2", nodes=in_order),
+    }
+
+
+# Groups whose members a scale run (playbooks/scale.yml) leaves alone: the fixed quorums and
+# the node running Prometheus.
+FIXED_GROUPS = (*(SERVICE_GROUPS[s] for s in QUORUM_SERVICES), metrics.PROMETHEUS_GROUP)
+
+
+def membership_shape(files: dict[str, str]) -> dict[str, Any]:
+    """What a scale run must find unchanged, as digests: the shared variables, the members of
+    the fixed groups, and per host its variables and groups. Two inventories of the same shape
+    but for hosts added or removed differ only in which nodes the growing services run on."""
+    inventory = yaml.safe_load(files["hosts.yml"]) or {}
+    hosts: dict[str, Any] = (inventory.get("all") or {}).get("hosts") or {}
+    children: dict[str, Any] = (inventory.get("all") or {}).get("children") or {}
+    members = {group: sorted((body or {}).get("hosts") or {}) for group, body in children.items()}
+
+    def canonical(value: Any) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    return {
+        "shared": digest(files["group_vars/all.yml"]),
+        "fixed": digest(canonical({g: members.get(g, []) for g in FIXED_GROUPS})),
+        "hosts": {
+            name: digest(canonical({"vars": hostvars or {},
+                                    "groups": sorted(g for g, m in members.items() if name in m)}))
+            for name, hostvars in hosts.items()
+        },
     }
 
 

@@ -13,7 +13,7 @@ from infra.config import Settings, parse_settings
 from infra.credentials import StackCredentials
 from infra.endpoints import endpoints
 from infra.errors import SmackError
-from infra.inventory import render_inventory
+from infra.inventory import membership_shape, render_inventory
 from infra.kafka_access import principals as kafka_principals
 from infra.nodes.model import Node
 from infra.paths import inventory_dir
@@ -103,6 +103,8 @@ def converge(settings: Settings, nodes: pulumi.Output[list[dict[str, Any]]],
             "playbook": "site.yml",
             "inventory": str(directory / "hosts.yml"),
             "inventory_digest": inventory.digest,
+            # Lets the run tell a pure scale (scale.yml) from any other change (site.yml).
+            "membership": files.apply(membership_shape),
             "content_digest": content_digest(),
             "extravars": {},
             "forks": settings.ansible.forks,

@@ -99,6 +99,33 @@ def lose_the_local_state_and_come_back(stack: Stack, first: dict[str, str]) -> N
     stack.pulumi("preview", "--expect-no-changes")
 
 
+def grow_through_scale_yml(stack: Stack, first: dict[str, str]) -> None:
+    """3 → 4: one node more, everything else kept, Ansible reruns (node-1 learns node-4). Only
+    nodes came, so `up` runs scale.yml (issue 18, item 2): the fixed quorums are not
+    converged, nothing restarts."""
+    runs = stack.runs_of_site()
+    stack.write_settings(count=4)
+    zookeeper_since = stack.exec(1, "systemctl", "show", "-P", "ActiveEnterTimestampMonotonic",
+                                 "zookeeper")
+    scaled = stack.smack("up")
+    grown = stack.containers()
+    assert set(grown) == {*first, stack.node(4)}
+    assert all(grown[name] == first[name] for name in first)
+    assert stack.runs_of_site() == runs and stack.runs_of("scale.yml") == 1
+    assert "scale.yml: 4 host(s)" in scaled.stdout + scaled.stderr
+    # converge.yml's plays end with the service's name.
+    plays = {line.rsplit(" - ", 1)[-1] for line in
+             (state_dir(stack.name) / "scale.log").read_text().splitlines() if " PLAY " in line}
+    assert "mesos_agent" in plays and not plays & {"zookeeper", "mesos_master"}, plays
+    assert stack.exec(1, "systemctl", "show", "-P", "ActiveEnterTimestampMonotonic",
+                      "zookeeper") == zookeeper_since
+    assert "node-4" in stack.exec(1, "cat", "/etc/hosts")
+    assert "vm.max_map_count" in stack.exec(4, "cat", "/etc/sysctl.d/60-smack.conf")  # common
+    assert len(agents(stack)) == 4  # the new node joined as a Mesos agent
+    listed = stack.outputs()["endpoints"]["mesos"]["agents"]  # type: ignore[index]
+    assert len(listed.split(",")) == 4
+
+
 def shrink_from_the_state(stack: Stack, first: dict[str, str], addresses: list[str]) -> None:
     """4 → 3 with the local inventory directory gone (another machine, a lost checkout): the
     engine still knows node-4 from the inventory it kept, so node-4's agent is drained first
@@ -111,6 +138,7 @@ def shrink_from_the_state(stack: Stack, first: dict[str, str], addresses: list[s
     said = shrunk.stdout + shrunk.stderr
     assert "node-4 leave the cluster before deletion" in said
     assert "remove-node.yml: 4 host(s)" in said
+    assert "scale.yml: 3 host(s)" in said  # only a node went: scale.yml, not site.yml
     assert stack.containers() == first
     assert sorted(agents(stack)) == addresses
     assert maintenance_schedule(stack) == {}  # drained, then released
@@ -270,20 +298,7 @@ def test_up_rerun_scale_and_destroy_through_the_real_engine(stack: Stack) -> Non
     drift_is_seen_and_repaired(stack)
     a_replacing_change_is_announced(stack)
 
-    # 3 → 4: one node more, everything else kept, Ansible reruns (node-1 learns node-4).
-    runs = stack.runs_of_site()
-    stack.write_settings(count=4)
-    stack.smack("up")
-    grown = stack.containers()
-    assert set(grown) == {*first, stack.node(4)}
-    assert all(grown[name] == first[name] for name in first)
-    assert stack.runs_of_site() == runs + 1
-    assert "node-4" in stack.exec(1, "cat", "/etc/hosts")
-    assert "vm.max_map_count" in stack.exec(4, "cat", "/etc/sysctl.d/60-smack.conf")  # common
-    assert len(agents(stack)) == 4  # the new node joined as a Mesos agent
-    listed = stack.outputs()["endpoints"]["mesos"]["agents"]  # type: ignore[index]
-    assert len(listed.split(",")) == 4
-
+    grow_through_scale_yml(stack, first)
     shrink_from_the_state(stack, first, addresses)
     a_replacing_change_rolls_one_node_at_a_time(stack, addresses)
 

@@ -225,6 +225,17 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
     api = stack.first_run_events[("Wait until the broker answers API requests", "node-1")]
     for node_id in (1, 2, 3):
         assert re.search(rf"[(]id: {node_id} [^)]*[)] -> [(]", api["res"]["stdout"]), api["res"]
+    # The new ring's health was asked once the other growing services had converged (issue 18:
+    # they converge while it comes up), and still before its logins were put in place.
+    cql = {host: e for (name, host), e in stack.first_run_events.items()
+           if name == "Wait until nodetool status shows the nodes Up/Normal"}
+    later = "Wait for the nodes started earlier to be healthy - cassandra"
+    assert {h: (e["event"], e["play"]) for h, e in cql.items()} == {
+        f"node-{n}": ("runner_on_ok", later) for n in NODES}, cql
+    spark_started = stack.first_run_events[("Enable and start the worker of this node", "node-2")]
+    logins = stack.first_run_events[(
+        "Put smack's superuser, system_auth's replication and the login roles in place", "node-1")]
+    assert spark_started["counter"] < min(e["counter"] for e in cql.values()) < logins["counter"]
     # The workers started once the master listened: none had to wait to ask it again.
     for n in NODES:
         worker = stack.sh(n, "journalctl -u spark-worker -o cat --no-pager")
@@ -233,8 +244,9 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
 
 
 def task_results(cluster: DirectLocalCluster) -> dict[tuple[str, str], dict[str, Any]]:
-    """(task name, host) -> event name and result of each task of the stack's latest
-    playbook run, from ansible-runner's job events."""
+    """(task name, host) -> event name, result, play and place in the run of each task of the
+    stack's latest playbook run (the last time it ran there), from ansible-runner's job
+    events."""
     runs = sorted((state_dir(cluster.settings.stack) / "runner" / "artifacts").iterdir(),
                   key=lambda p: p.stat().st_mtime)
     out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -244,7 +256,8 @@ def task_results(cluster: DirectLocalCluster) -> dict[tuple[str, str], dict[str,
         data = event.get("event_data") or {}
         if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
             out[(data.get("task", ""), data.get("host", ""))] = {
-                "event": event["event"], "res": data.get("res") or {}}
+                "event": event["event"], "res": data.get("res") or {},
+                "play": data.get("play", ""), "counter": event.get("counter", 0)}
     return out
 
 
@@ -983,8 +996,9 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
     thread.start()
     deadline = time.monotonic() + 600
     while thread.is_alive() and time.monotonic() < deadline:
-        # Killed once its first release is unpacked: packages, units and data half there.
-        probe = stack.engine.run("exec", fourth, "test", "-d", "/opt/smack/kafka",
+        # Killed once its first release is unpacked (Cassandra's, the first growing service):
+        # packages, units and data half there.
+        probe = stack.engine.run("exec", fourth, "test", "-d", "/opt/smack/cassandra",
                                  check=False)
         if probe.returncode == 0:
             break
@@ -995,6 +1009,17 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
     stack.engine.run("start", fourth)
 
     stack.cluster.run("scale.yml")
+    # The first joiner was Up/Normal before the second started; the second's health was asked
+    # after the agents, brokers and workers had converged beside its bootstrap (issue 18).
+    events = task_results(stack.cluster)
+    health = {host: e for (name, host), e in events.items()
+              if name == "Wait until nodetool status shows the nodes Up/Normal"}
+    assert health["node-4"]["play"] == \
+        "Install and start the service where it does not run yet - cassandra", health
+    assert health["node-5"]["play"] == \
+        "Wait for the nodes started earlier to be healthy - cassandra", health
+    assert events[("Enable and start the worker of this node", "node-5")]["counter"] \
+        < health["node-5"]["counter"]
     status = stack.sh(1, "nodetool status")
     for n in (4, 5):
         address = stack.cluster.created[stack.container(n)]["address"]

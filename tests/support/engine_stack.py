@@ -94,5 +94,8 @@ class Stack:
         return self.podman.run("exec", self.node(n), *cmd).stdout
 
     def runs_of_site(self) -> int:
-        log = state_dir(self.name) / "site.log"
-        return log.read_text().count("site.yml: starting") if log.exists() else 0
+        return self.runs_of("site.yml")
+
+    def runs_of(self, playbook: str) -> int:
+        log = state_dir(self.name) / f"{Path(playbook).stem}.log"
+        return log.read_text().count(f"{playbook}: starting") if log.exists() else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,9 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra import ansible
+from infra.ansible import AnsibleRunProvider, only_membership_changed
 from infra.config import SettingsError, parse_settings
 from infra.inventory import (
     inventory_digest,
+    membership_shape,
     remove_inventory,
     render_inventory,
     role_variables,
@@ -171,3 +175,57 @@ def test_wrong_metrics_settings_name_the_key(metrics: dict[str, object], message
     with pytest.raises(SettingsError) as err:
         parse_settings("inv", parse_only({"smack:target": "local", "smack:metrics": metrics}))
     assert message in str(err.value)
+
+
+def run_props(settings_raw: dict[str, object], tmp_path: Path,
+              replace: str = "") -> dict[str, object]:
+    """AnsibleRun's inputs for the inventory these settings render (`replace`: that node came
+    back as a new machine, with a new id)."""
+    settings, nodes = nodes_for(settings_raw)
+    nodes = [dataclasses.replace(n, node_id="new") if n.name == replace else n
+             for n in nodes]
+    files = render_inventory(settings, nodes, tmp_path)  # type: ignore[arg-type]
+    return {"stack": "inv", "playbook": "site.yml", "inventory": str(tmp_path / "hosts.yml"),
+            "inventory_digest": inventory_digest(files), "content_digest": "c",
+            "extravars": {}, "membership": membership_shape(files)}
+
+
+def counted(count: int, **extra: object) -> dict[str, object]:
+    return {"smack:target": "local", "smack:nodes": [{"name": "node", "count": count}], **extra}
+
+
+def test_only_nodes_of_the_growing_services_coming_or_going_runs_scale_yml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 18, item 2: `smack up` after a count change runs scale.yml (no fixed quorum
+    touched); every other change, or one together with it, runs site.yml."""
+    three, four, five = (run_props(counted(n), tmp_path) for n in (3, 4, 5))
+    assert only_membership_changed(three, four) and only_membership_changed(four, three)
+    assert only_membership_changed(three, five)
+    assert not only_membership_changed(three, dict(three))  # nothing came or went
+    # Anything else that changed as well: site.yml.
+    heap = run_props(counted(4, **{"smack:services": {"kafka": {"heap_mb": 300}}}), tmp_path)
+    assert not only_membership_changed(three, heap)
+    assert not only_membership_changed(three, run_props(counted(4), tmp_path, replace="node-2"))
+    assert not only_membership_changed(three, {**four, "content_digest": "other"})
+    assert not only_membership_changed(three, {**four, "converge": "token"})
+    assert not only_membership_changed({**three, "drift": ["node-1: x"]}, four)
+    assert not only_membership_changed({**three, "membership": None}, four)  # an older state
+    # Below the quorum size the fixed quorums grow with the nodes (the largest odd count that
+    # fits): 2 -> 3 changes them, site.yml; 1 -> 2 does not (one member either way).
+    one, two = (run_props(counted(n), tmp_path) for n in (1, 2))
+    assert only_membership_changed(one, two)
+    assert not only_membership_changed(two, three) and not only_membership_changed(three, two)
+    # The provider runs the playbook it chose and keeps site.yml as the resource's playbook.
+    ran: list[str] = []
+
+    def run(args: dict[str, object]) -> dict[str, object]:
+        ran.append(str(args["playbook"]))
+        return {"playbook": args["playbook"], "hosts": {}, "duration_seconds": 1.0}
+
+    monkeypatch.setattr(ansible, "_run_logged", run)
+    provider = AnsibleRunProvider()
+    after = provider.update("id", three, four).outs
+    assert (after["playbook"], after["ran"]) == ("site.yml", "scale.yml")
+    assert not provider.diff("id", after, four).changes  # the next `up` runs nothing
+    assert provider.update("id", three, heap).outs["ran"] == "site.yml"
+    assert ran == ["scale.yml", "site.yml"]
