@@ -88,6 +88,12 @@ def elected(master: Daemon) -> bool:
     return fetch(master.port, "/metrics/snapshot").json()["master/elected"] == 1.0
 
 
+def registered(master: Daemon, agent: Daemon) -> bool:
+    """Both sides know: the master lists the agent, and the agent has the id the master gave
+    it (the master adds the agent before its answer reaches the agent, as real Mesos does)."""
+    return len(agents(master)) == 1 and "id" in fetch(agent.port, "/state").json()
+
+
 @dataclass
 class Cluster:
     master: Daemon
@@ -101,7 +107,7 @@ def basic(procs: Processes, zookeeper: ZooKeeper) -> Cluster:
     master = start_master(procs, zookeeper, "/mesos")
     wait_until(lambda: elected(master))
     agent = start_agent(procs, zookeeper.url("/mesos"))
-    wait_until(lambda: len(agents(master)) == 1)
+    wait_until(lambda: registered(master, agent))
     return Cluster(master, agent, "/mesos")
 
 
@@ -335,7 +341,7 @@ def maint(procs: Processes, zookeeper: ZooKeeper) -> Cluster:
     agent = start_agent(
         procs, zookeeper.url("/mesos-maint"), *extra, work_dir=f"{procs.workdir}/maint-agent"
     )
-    wait_until(lambda: len(agents(master)) == 1)
+    wait_until(lambda: registered(master, agent))
     return Cluster(master, agent, "/mesos-maint")
 
 
