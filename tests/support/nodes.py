@@ -67,13 +67,35 @@ class Nodes:
             Cluster,
             ExecutionProfile,
         )
-        from cassandra.policies import DCAwareRoundRobinPolicy  # type: ignore[import-untyped]
+        from cassandra.policies import (  # type: ignore[import-untyped]
+            DCAwareRoundRobinPolicy,
+            RetryPolicy,
+        )
+
+        class RetryTimeouts(RetryPolicy):  # type: ignore[misc]
+            """The tests' statements are idempotent (keyed inserts, reads): a replica that does
+            not answer within the server's 2 s on a machine running three test clusters (CI's
+            lanes; load averages of 50 seen) is asked again, twice, instead of failing the
+            test. A row counts as written only once an attempt was acknowledged."""
+
+            # The driver passes the query and then keywords (response.info, retry_num).
+            def on_write_timeout(self, query: Any, **info: Any) -> tuple[Any, Any]:
+                return again(info)
+
+            def on_read_timeout(self, query: Any, **info: Any) -> tuple[Any, Any]:
+                return again(info)
+
+        def again(info: dict[str, Any]) -> tuple[Any, Any]:
+            if info["retry_num"] < 2:
+                return RetryPolicy.RETRY, info["consistency"]
+            return RetryPolicy.RETHROW, None
 
         profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
                                    load_balancing_policy=DCAwareRoundRobinPolicy(self.dc),
-                                   request_timeout=30)
+                                   retry_policy=RetryTimeouts(), request_timeout=30)
+        # The driver's 5 s for a connection (TLS handshake included) is too short on that machine.
         return Cluster(self.addresses, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                       **self.cassandra_client()).connect()
+                       connect_timeout=30, **self.cassandra_client()).connect()
 
     def cassandra_client(self) -> dict[str, Any]:
         """cassandra-driver settings logging in as smack's superuser over TLS, as status does."""
