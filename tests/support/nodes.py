@@ -93,7 +93,8 @@ class Nodes:
         profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM,
                                    load_balancing_policy=DCAwareRoundRobinPolicy(self.dc),
                                    retry_policy=RetryTimeouts(), request_timeout=30)
-        # The driver's 5 s for a connection (TLS handshake included) is too short on that machine.
+        # The driver's 5 s for a connection (TLS handshake included) is too short on a loaded CI
+        # machine (the clean-clone run of 626eb66 timed out there).
         return Cluster(self.addresses, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                        connect_timeout=30, **self.cassandra_client()).connect()
 
