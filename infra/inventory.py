@@ -53,6 +53,7 @@ def role_variables(settings: Settings) -> dict[str, Any]:
     out["apps_definitions"] = [render_app(app) for app in settings.apps]
     out["pipelines_enabled"] = list(settings.pipelines)
     out["smack_mesos_task_users"] = mesos_task_users(settings)
+    out.update(target_role_defaults(settings))
     for name in SERVICE_GROUPS:
         service = getattr(settings.services, name)
         out.update({f"{name}_{k}": v for k, v in service.model_dump(exclude={"vars"}).items()})
@@ -61,6 +62,21 @@ def role_variables(settings: Settings) -> dict[str, Any]:
     out["kafka_principals"] = kafka_principals(settings)
     out.update(metrics.role_variables(settings))
     return out
+
+
+# Local nodes share one bridge on one machine, where gossip reaches every node within a few
+# one-second rounds: a Cassandra node that joins or leaves need not sleep the 30 s Cassandra
+# sizes for real networks (twice per decommission). Measured on the local stack, 4→3: the
+# decommission 65 s → 15 s.
+LOCAL_CASSANDRA_RING_DELAY_MS = 5000
+
+
+def target_role_defaults(settings: Settings) -> dict[str, Any]:
+    """Role variables whose right value depends on where the nodes are; a service's own
+    `vars` still win."""
+    if settings.target == "local":
+        return {"cassandra_ring_delay_ms": LOCAL_CASSANDRA_RING_DELAY_MS}
+    return {}
 
 
 def mesos_task_users(settings: Settings) -> list[str]:

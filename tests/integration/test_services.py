@@ -205,6 +205,9 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
         if made:
             default_role_after.append(made[0] - logged_at(journal, "Startup complete")[0])
         assert stack.sh(n, "systemctl show cassandra -p Environment --value").strip() == ""
+        # The local target's 5 s ring delay (a join sleeps it once, a decommission twice)
+        # reached the JVM through the role's own option (the test settings do not set it).
+        assert "-Dcassandra.ring_delay_ms=5000" in logged_jvm_arguments(journal), journal[:2000]
         assert stack.sh(n, "ls /run/systemd/system/cassandra.service.d 2>/dev/null || true"
                         ).strip() == ""
     assert default_role_after and max(default_role_after) < 7.5, default_role_after
@@ -265,6 +268,14 @@ def logged_at(journal: str, text: str) -> list[float]:
     """When (epoch seconds) the lines of a `journalctl -o short-unix` output holding text
     were logged."""
     return [float(line.split()[0]) for line in journal.splitlines() if text in line]
+
+
+def logged_jvm_arguments(journal: str) -> list[str]:
+    """The JVM arguments of the last start Cassandra logged in a journal (its options file
+    expanded)."""
+    found = re.findall(r"JVM Arguments: \[(.*)\]\s*$", journal, flags=re.MULTILINE)
+    assert found, journal[-2000:]
+    return found[-1].split(", ")
 
 
 def ring_tokens(stack: Stack) -> dict[str, list[int]]:

@@ -107,6 +107,19 @@ def test_service_vars_pass_through_with_their_prefix() -> None:
     assert "kafka_vars" not in variables
 
 
+def test_cassandra_s_ring_delay_is_short_on_local_nodes_only_and_a_stack_var_wins() -> None:
+    def delay(raw: dict[str, object]) -> object:
+        return role_variables(parse_settings("inv", parse_only(raw))).get(
+            "cassandra_ring_delay_ms", "the role's default")
+
+    assert delay({"smack:target": "local"}) == 5000
+    assert delay({"smack:target": "baremetal", "smack:baremetal": {"hosts": [
+        {"name": "node-1", "address": "192.0.2.11", "user": "admin", "key_file": "/keys/id"}]}}
+    ) == "the role's default"
+    assert delay({"smack:target": "local", "smack:services": {
+        "cassandra": {"vars": {"cassandra_ring_delay_ms": 15000}}}}) == 15000
+
+
 def test_pipelines_and_connector_versions_reach_the_roles() -> None:
     settings = parse_settings("inv", parse_only({
         "smack:target": "local", "smack:pipelines": ["iot"],
