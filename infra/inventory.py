@@ -66,8 +66,8 @@ def role_variables(settings: Settings) -> dict[str, Any]:
 
 # Local nodes share one bridge on one machine, where gossip reaches every node within a few
 # one-second rounds: a Cassandra node that joins or leaves need not sleep the 30 s Cassandra
-# sizes for real networks (twice per decommission). Measured on the local stack, 4→3: the
-# decommission 65 s → 15 s.
+# sizes for real networks (twice per decommission). Measured on the local stack, 4→3:
+# remove-node.yml 76 s → 31 s.
 LOCAL_CASSANDRA_RING_DELAY_MS = 5000
 
 
