@@ -171,7 +171,20 @@ def _vars_checks(s: Settings) -> list[str]:
         for role in roles:
             problems += var_errors(role, where, {
                 k: v for k, v in values.items() if k.startswith(f"{role}_")})
+    if problems:
+        return problems
+    for where, _roles, values in sections:
+        problems += [f"{where}.{key}: {values[key]!r} is not allowed; allowed: {allowed}"
+                     for key, (low, allowed) in _VAR_MINIMUMS.items()
+                     if key in values and int(values[key]) < low]
     return problems
+
+
+# Lower bounds of role variables that argument_specs cannot state (the role's validate step
+# refuses them too, but only once nodes exist).
+_VAR_MINIMUMS: dict[str, tuple[int, str]] = {
+    "cassandra_ring_delay_ms": (1000, "at least 1000 (milliseconds; Cassandra's own is 30000)"),
+}
 
 
 # The options each daemon's real --help lists: an unknown one stops the daemon at start.

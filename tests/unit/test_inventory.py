@@ -118,6 +118,11 @@ def test_cassandra_s_ring_delay_is_short_on_local_nodes_only_and_a_stack_var_win
     ) == "the role's default"
     assert delay({"smack:target": "local", "smack:services": {
         "cassandra": {"vars": {"cassandra_ring_delay_ms": 15000}}}}) == 15000
+    with pytest.raises(SettingsError) as refused:
+        delay({"smack:target": "local", "smack:services": {
+            "cassandra": {"vars": {"cassandra_ring_delay_ms": 500}}}})
+    assert ("smack:services.cassandra.vars.cassandra_ring_delay_ms: 500 is not allowed; "
+            "allowed: at least 1000") in str(refused.value)
 
 
 def test_pipelines_and_connector_versions_reach_the_roles() -> None:
