@@ -184,6 +184,8 @@ def _vars_checks(s: Settings) -> list[str]:
 # refuses them too, but only once nodes exist).
 _VAR_MINIMUMS: dict[str, tuple[int, str]] = {
     "cassandra_ring_delay_ms": (1000, "at least 1000 (milliseconds; Cassandra's own is 30000)"),
+    "cassandra_gossip_settle_max_polls": (
+        -1, "at least -1 (polls; -1, Cassandra's own, waits until gossip settles)"),
 }
 
 

@@ -206,8 +206,14 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
             default_role_after.append(made[0] - logged_at(journal, "Startup complete")[0])
         assert stack.sh(n, "systemctl show cassandra -p Environment --value").strip() == ""
         # The local target's 5 s ring delay (a join sleeps it once, a decommission twice)
-        # reached the JVM through the role's own option (the test settings do not set it).
-        assert "-Dcassandra.ring_delay_ms=5000" in logged_jvm_arguments(journal), journal[:2000]
+        # and its skipped wait for gossip to settle reached the JVM through the role's own
+        # options (the test settings set neither): the latter once from the options file, once
+        # from the first start's drop-in.
+        arguments = logged_jvm_arguments(journal)
+        assert "-Dcassandra.ring_delay_ms=5000" in arguments, journal[:2000]
+        assert arguments.count("-Dcassandra.skip_wait_for_gossip_to_settle=0") == 2, arguments
+        assert "-Dcassandra.skip_wait_for_gossip_to_settle=0" in stack.sh(
+            n, "cat /etc/cassandra/jvm-server.options").splitlines()
         assert stack.sh(n, "ls /run/systemd/system/cassandra.service.d 2>/dev/null || true"
                         ).strip() == ""
     assert default_role_after and max(default_role_after) < 7.5, default_role_after
@@ -262,6 +268,20 @@ def task_results(cluster: DirectLocalCluster) -> dict[tuple[str, str], dict[str,
                 "event": event["event"], "res": data.get("res") or {},
                 "play": data.get("play", ""), "counter": event.get("counter", 0)}
     return out
+
+
+def assert_only_joiners_converged(events: dict[tuple[str, str], dict[str, Any]],
+                                  joiners: set[str]) -> None:
+    """A scale.yml run (its task_results) gave the joiners every role and the nodes that were
+    there (three or more: settled for Kafka and Cassandra's seeds) no service's or the common
+    role's tasks, only the cluster's names (issue 18, item 2)."""
+    services = (" - cassandra", " - mesos_agent", " - kafka", " - spark")
+    converged = {host for (_name, host), e in events.items()
+                 if e["play"].endswith(services) or e["play"].startswith("Install the metrics")}
+    assert converged == joiners, converged
+    assert events[("List every cluster node in /etc/hosts", "node-1")]["event"] == "runner_on_ok"
+    assert ("Set kernel parameters", "node-1") not in events
+    assert all(("Set kernel parameters", joiner) in events for joiner in joiners)
 
 
 def logged_at(journal: str, text: str) -> list[float]:
@@ -1051,6 +1071,7 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
         address = stack.cluster.created[stack.container(n)]["address"]
         assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
     assert sum(line.startswith("UN  ") for line in status.splitlines()) == 5
+    assert_only_joiners_converged(events, {"node-4", "node-5"})
     # Joining a ring that holds data: no tokens decided up front, each bootstrapped alone
     # (streaming its ranges), the first members' tokens untouched.
     for n in (4, 5):
@@ -1060,6 +1081,10 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
             .strip() == "none"
         assert "Starting to bootstrap" in stack.sh(
             n, "journalctl -u cassandra --no-pager | grep -m1 'Starting to bootstrap' || true")
+        # The local target's default: a joiner does not wait for gossip to settle (four
+        # waits of 8 s or more each), its ring delay lets gossip reach every node first.
+        assert stack.sh(n, "journalctl -u cassandra --no-pager "
+                           "| grep -c 'Waiting for gossip to settle' || true").strip() == "0"
     joined = sorted(stack.started_at("cassandra", (4, 5)))
     assert all(joined) and joined[1] - joined[0] > 10_000_000, joined
     tokens = ring_tokens(stack)

@@ -107,22 +107,30 @@ def test_service_vars_pass_through_with_their_prefix() -> None:
     assert "kafka_vars" not in variables
 
 
-def test_cassandra_s_ring_delay_is_short_on_local_nodes_only_and_a_stack_var_wins() -> None:
-    def delay(raw: dict[str, object]) -> object:
-        return role_variables(parse_settings("inv", parse_only(raw))).get(
-            "cassandra_ring_delay_ms", "the role's default")
+BAREMETAL_ONE_HOST = {"smack:target": "baremetal", "smack:baremetal": {"hosts": [
+    {"name": "node-1", "address": "192.0.2.11", "user": "admin", "key_file": "/keys/id"}]}}
 
-    assert delay({"smack:target": "local"}) == 5000
-    assert delay({"smack:target": "baremetal", "smack:baremetal": {"hosts": [
-        {"name": "node-1", "address": "192.0.2.11", "user": "admin", "key_file": "/keys/id"}]}}
-    ) == "the role's default"
-    assert delay({"smack:target": "local", "smack:services": {
-        "cassandra": {"vars": {"cassandra_ring_delay_ms": 15000}}}}) == 15000
+
+@pytest.mark.parametrize(("key", "local", "given", "too_low", "allowed"), [
+    ("cassandra_ring_delay_ms", 5000, 15000, 500, "at least 1000"),
+    ("cassandra_gossip_settle_max_polls", 0, -1, -2, "at least -1"),
+])
+def test_cassandra_s_waits_are_short_on_local_nodes_only_and_a_stack_var_wins(
+        key: str, local: int, given: int, too_low: int, allowed: str) -> None:
+    """The ring delay, and the wait for gossip to settle at each start (skipped)."""
+    def value(raw: dict[str, object]) -> object:
+        return role_variables(parse_settings("inv", parse_only(raw))).get(
+            key, "the role's default")
+
+    assert value({"smack:target": "local"}) == local
+    assert value(BAREMETAL_ONE_HOST) == "the role's default"
+    assert value({"smack:target": "local", "smack:services": {
+        "cassandra": {"vars": {key: given}}}}) == given
     with pytest.raises(SettingsError) as refused:
-        delay({"smack:target": "local", "smack:services": {
-            "cassandra": {"vars": {"cassandra_ring_delay_ms": 500}}}})
-    assert ("smack:services.cassandra.vars.cassandra_ring_delay_ms: 500 is not allowed; "
-            "allowed: at least 1000") in str(refused.value)
+        value({"smack:target": "local", "smack:services": {
+            "cassandra": {"vars": {key: too_low}}}})
+    assert (f"smack:services.cassandra.vars.{key}: {too_low} is not allowed; "
+            f"allowed: {allowed}") in str(refused.value)
 
 
 def test_pipelines_and_connector_versions_reach_the_roles() -> None:
