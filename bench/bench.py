@@ -8,7 +8,9 @@ Run as root from the project directory:
 engine mode: first `pulumi up`, no-op `smack up`, `smack verify`, scale 3→4 and 4→3 (`smack
 up`), destroy; each as a ratio of the first deploy too (issue 18's targets: no-op, +1 and -1
 node and verify against the first deploy); also each service's first start (its plays in the
-first run's log), the slowest plays of the first deploy, and memory per node.
+first run's log), the slowest plays of the first deploy, and memory per node; and for the first
+deploy, verify and both scalings the CPU they used (bench/cpu.py: busy core-seconds of the
+machine, the nodes' part) and the least time that work needs on this machine's cores.
 direct mode: node bring-up, first site.yml, no-op site.yml, verify.yml, a rolling restart of
 Kafka and Cassandra, +1 node, remove-node.yml on it and its deletion, teardown.
 datapath mode: the stack with the IoT pipeline deployed (smack:pipelines: [iot]); events/s
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +38,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.cpu import CpuMeter
 from infra.config import Settings, parse_settings
 from infra.paths import state_dir
 from tests.standins.build import HERE as STANDINS_DIR
@@ -41,7 +46,8 @@ from tests.standins.build import build_repository
 from tests.support.direct import DirectLocalCluster
 from tests.support.engine_stack import Stack
 
-console = Console()
+# Wide enough for the table when the output goes to a file (rich assumes 80 columns there).
+console = Console() if sys.stdout.isatty() else Console(width=120)
 Phases = dict[str, list[float]]
 
 
@@ -53,12 +59,25 @@ def timed(phases: Phases, name: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
+def timed_cpu(phases: Phases, name: str, fn: Callable[[], Any], meter: CpuMeter) -> Any:
+    """timed(), plus the phase's CPU: all busy core-seconds, the nodes' part, and the least
+    time that work needs on this machine's cores."""
+    result, use = meter.measure(fn)
+    phases.setdefault(name, []).append(use.seconds)
+    for row, value in ((CPU_BUSY, use.busy), (CPU_NODES, use.nodes), (CPU_FLOOR, use.floor)):
+        phases.setdefault(row.format(name), []).append(value)
+    console.print(f"  {name}: {use.seconds:.1f}s, {use.busy:.0f} core-s ({use.nodes:.0f} on the "
+                  f"nodes), at least {use.floor:.0f}s on {os.cpu_count()} cores")
+    return result
+
+
 def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
     stack = Stack(f"bench{uuid.uuid4().hex[:6]}")
     stack.write_settings(count=nodes)
+    meter = CpuMeter("podman", f"smack-{stack.name}-")
     try:
         stack.pulumi("stack", "init")
-        timed(phases, FIRST, lambda: stack.pulumi("up", "--yes"))
+        timed_cpu(phases, FIRST, lambda: stack.pulumi("up", "--yes"), meter)
         log = state_dir(stack.name) / "site.log"
         for service, seconds in service_starts(log).items():
             phases.setdefault(f"  {service} first start", []).append(seconds)
@@ -69,14 +88,15 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
         out = timed(phases, NOOP, lambda: stack.smack("up"))
         if "unchanged" not in out.stdout:
             raise SystemExit("the no-op up changed something")
-        timed(phases, VERIFY, lambda: stack.smack("verify"))
+        timed_cpu(phases, VERIFY, lambda: stack.smack("verify"), meter)
         stack.write_settings(count=nodes + 1)
-        timed(phases, GROW.format(nodes, nodes + 1), lambda: stack.smack("up"))
+        timed_cpu(phases, GROW.format(nodes, nodes + 1), lambda: stack.smack("up"), meter)
         stack.write_settings(count=nodes)
-        timed(phases, SHRINK.format(nodes + 1, nodes), lambda: stack.smack("up"))
+        timed_cpu(phases, SHRINK.format(nodes + 1, nodes), lambda: stack.smack("up"), meter)
         timed(phases, "smack destroy", lambda: stack.smack("destroy", "--yes"))
         ratios(phases, nodes)
     finally:
+        meter.stop()
         stack.destroy_and_remove()
 
 
@@ -85,6 +105,10 @@ NOOP = "smack up, nothing changed"
 VERIFY = "smack verify"
 GROW = "scale {}→{} (smack up)"
 SHRINK = "scale {}→{} (smack up)"
+# Each metered phase's CPU rows; {} is the phase.
+CPU_BUSY = "  {}: CPU core-s"
+CPU_NODES = "  {}: CPU core-s on the nodes"
+CPU_FLOOR = "  {}: CPU floor s (core-s / cores)"
 # Issue 18's targets: seconds for the first deploy and verify, fractions of the first deploy
 # for one node more or fewer.
 TARGETS = {FIRST: "≤ 240", VERIFY: "≤ 30", GROW: "≤ 0.3", SHRINK: "≤ 0.3"}
