@@ -223,6 +223,8 @@ def test_first_deploy_places_every_service(stack: Stack) -> None:
                       check=False).split() for n in NODES]
     assert spark == [["active"] * 3, ["inactive", "active", "inactive"],
                      ["inactive", "active", "inactive"]]
+    # A brand-new ring has nothing to clean up.
+    assert not [key for key in stack.first_run_events if key[0] == CLEANUP_TASK]
     # The brand-new Kafka cluster's health was asked once, from the first broker, and every
     # broker answered it (not the same two tool JVMs on each node).
     for task in ("Wait until the broker answers API requests",
@@ -1024,8 +1026,60 @@ def wait_for_app(stack: Stack, url: str, done: Any, timeout: float = 180) -> dic
         time.sleep(2)
 
 
+CLEANUP_ROWS = 400
+CLEANUP_TASK = "Drop the rows of ranges this node no longer owns"
+
+
+def local_partitions(stack: Stack, n: int, table: str) -> int:
+    """Partitions of a table in node n's own SSTables (nodetool tablestats' estimate)."""
+    out = stack.sh(n, f"nodetool tablestats {table}")
+    found = re.search(r"Number of partitions \(estimate\): (\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def write_rows_to_clean_up(stack: Stack) -> int:
+    """Rows on each of the three nodes (replication 3), flushed into node-1's SSTables; how
+    many partitions node-1 holds."""
+    session = stack.cql()
+    try:
+        session.execute("CREATE KEYSPACE cleanup WITH replication = "
+                        f"{{'class': 'NetworkTopologyStrategy', '{stack.dc}': 3}}")
+        session.execute("CREATE TABLE cleanup.t (id int PRIMARY KEY)")
+        insert = session.prepare("INSERT INTO cleanup.t (id) VALUES (?)")
+        for i in range(CLEANUP_ROWS):
+            session.execute(insert, (i,))
+    finally:
+        session.cluster.shutdown()
+    stack.sh(1, "nodetool flush cleanup t")
+    held = local_partitions(stack, 1, "cleanup.t")
+    assert held >= 0.9 * CLEANUP_ROWS, held
+    return held
+
+
+def assert_cleaned_up_after(stack: Stack, events: dict[tuple[str, str], dict[str, Any]],
+                            last_join: dict[str, Any], held_before: int) -> None:
+    """Once the last joiner was healthy, the nodes that were there dropped what moved to the
+    joiners (nodetool cleanup), one at a time in node order; node-1 holds fewer partitions and
+    every row is still readable."""
+    cleanups = {host: e for (name, host), e in events.items() if name == CLEANUP_TASK}
+    assert sorted(cleanups) == ["node-1", "node-2", "node-3"], cleanups
+    assert all(e["event"] == "runner_on_ok" and e["res"]["changed"] for e in cleanups.values())
+    order = [cleanups[f"node-{n}"]["counter"] for n in NODES]
+    assert last_join["counter"] < order[0] and order == sorted(order), order
+    held_after = local_partitions(stack, 1, "cleanup.t")
+    assert held_after < 0.85 * held_before, (held_before, held_after)
+    session = stack.cql()
+    try:
+        assert session.execute("SELECT count(*) FROM cleanup.t").one()[0] == CLEANUP_ROWS
+    finally:
+        session.cluster.shutdown()
+
+
 def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None:
     before = {unit: stack.started_at(unit) for unit in DATA_UNITS}
+    # After the join node-1 must hold only the ranges it still owns.
+    held_before = write_rows_to_clean_up(stack)
     stack.cluster.settings = stack_settings(5, stack.cluster.settings.stack)
     stack.cluster.up()
     fourth = f"smack-{stack.cluster.settings.stack}-node-4"
@@ -1072,6 +1126,7 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
         assert any(line.startswith(f"UN  {address} ") for line in status.splitlines()), status
     assert sum(line.startswith("UN  ") for line in status.splitlines()) == 5
     assert_only_joiners_converged(events, {"node-4", "node-5"})
+    assert_cleaned_up_after(stack, events, health["node-5"], held_before)
     # Joining a ring that holds data: no tokens decided up front, each bootstrapped alone
     # (streaming its ranges), the first members' tokens untouched.
     for n in (4, 5):
