@@ -51,17 +51,15 @@ console = Console() if sys.stdout.isatty() else Console(width=120)
 Phases = dict[str, list[float]]
 
 
-def timed(phases: Phases, name: str, fn: Callable[[], Any]) -> Any:
-    started = time.monotonic()
-    result = fn()
-    phases.setdefault(name, []).append(time.monotonic() - started)
-    console.print(f"  {name}: {phases[name][-1]:.1f}s")
-    return result
-
-
-def timed_cpu(phases: Phases, name: str, fn: Callable[[], Any], meter: CpuMeter) -> Any:
-    """timed(), plus the phase's CPU: all busy core-seconds, the nodes' part, and the least
-    time that work needs on this machine's cores."""
+def timed(phases: Phases, name: str, fn: Callable[[], Any], meter: CpuMeter | None = None) -> Any:
+    """Run a phase and record its seconds; with a meter also its CPU: all busy core-seconds,
+    the nodes' part, and the least time that work needs on this machine's cores."""
+    if meter is None:
+        started = time.monotonic()
+        result = fn()
+        phases.setdefault(name, []).append(time.monotonic() - started)
+        console.print(f"  {name}: {phases[name][-1]:.1f}s")
+        return result
     result, use = meter.measure(fn)
     phases.setdefault(name, []).append(use.seconds)
     for row, value in ((CPU_BUSY, use.busy), (CPU_NODES, use.nodes), (CPU_FLOOR, use.floor)):
@@ -77,7 +75,7 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
     meter = CpuMeter("podman", f"smack-{stack.name}-")
     try:
         stack.pulumi("stack", "init")
-        timed_cpu(phases, FIRST, lambda: stack.pulumi("up", "--yes"), meter)
+        timed(phases, FIRST, lambda: stack.pulumi("up", "--yes"), meter)
         log = state_dir(stack.name) / "site.log"
         for service, seconds in service_starts(log).items():
             phases.setdefault(f"  {service} first start", []).append(seconds)
@@ -88,11 +86,11 @@ def engine_run(phases: Phases, nodes: int, _subnet: str) -> None:
         out = timed(phases, NOOP, lambda: stack.smack("up"))
         if "unchanged" not in out.stdout:
             raise SystemExit("the no-op up changed something")
-        timed_cpu(phases, VERIFY, lambda: stack.smack("verify"), meter)
+        timed(phases, VERIFY, lambda: stack.smack("verify"), meter)
         stack.write_settings(count=nodes + 1)
-        timed_cpu(phases, GROW.format(nodes, nodes + 1), lambda: stack.smack("up"), meter)
+        timed(phases, GROW.format(nodes, nodes + 1), lambda: stack.smack("up"), meter)
         stack.write_settings(count=nodes)
-        timed_cpu(phases, SHRINK.format(nodes + 1, nodes), lambda: stack.smack("up"), meter)
+        timed(phases, SHRINK.format(nodes + 1, nodes), lambda: stack.smack("up"), meter)
         timed(phases, "smack destroy", lambda: stack.smack("destroy", "--yes"))
         ratios(phases, nodes)
     finally:
