@@ -9,7 +9,8 @@ restarted), a --check run, verify.yml (and what it leaves behind: nothing), the 
 endpoints reached from this machine with real clients; then day 2 (the rolling restart under
 load is in test_rolling.py): removals that would break a quorum refused, a fourth and fifth
 node that join although the fourth was killed in the middle of its deploy (into Cassandra one
-at a time, bootstrapping), then their removal with every row and message still readable: the
+at a time, bootstrapping), brokers that keep their node ids when their place in the inventory
+moves, then their removal with every row and message still readable: the
 fourth the careful way (agent drained, partitions moved, Cassandra decommissioned), the fifth
 killed first and removed as dead (machine DOWN, partitions moved, `nodetool removenode` from a
 survivor); settings refused by name, a Kafka and Spark configuration change that restarts one
@@ -1151,6 +1152,40 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
              + " --count 5")
     # The nodes that were there keep their services running: nothing was restarted.
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
+
+
+def test_brokers_keep_their_ids_and_voters_when_their_place_in_the_group_moves(
+        stack: Stack) -> None:
+    """Hosts that sort first (a baremetal host named so, a node group listed first that grew)
+    move every broker's place in group kafka. A broker's storage holds its node id and it
+    refuses to start under another, so ids and voters stay with the brokers: the run finds
+    nothing to change. Every broker has recorded every other's id (the scale run recorded the
+    joiners' on the three it left alone), which the next test's dead broker needs."""
+    numbers = (1, 2, 3, 4, 5)
+    expected = {f"node-{n}": n for n in numbers}
+    for n in numbers:
+        record = json.loads(stack.sh(n, "cat /var/lib/smack/kafka-node-ids.json"))
+        assert record == {"ids": expected, "voters": ["node-1", "node-2", "node-3"]}, (n, record)
+    inventory = stack.cluster.inventory
+    original = inventory.read_text()
+    data = yaml.safe_load(original)
+    brokers = data["all"]["children"]["kafka"]
+    # node-1 stays first: the first broker keeps the users' state (principals.json), and a
+    # new first broker would put the users in place again, as it should.
+    brokers["hosts"] = {host: brokers["hosts"][host]
+                        for host in ("node-1", "node-5", "node-4", "node-2", "node-3")}
+    properties = {n: stack.sh(n, "cat /etc/kafka/server.properties") for n in numbers}
+    started = stack.started_at("kafka", numbers)
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        moved = stack.cluster.run("site.yml", tags="kafka")
+    finally:
+        inventory.write_text(original)
+    assert moved.changed == 0, moved.changed_tasks
+    assert {n: stack.sh(n, "cat /etc/kafka/server.properties") for n in numbers} == properties
+    assert stack.started_at("kafka", numbers) == started
+    assert "node.id=5\n" in properties[5] and "process.roles=broker\n" in properties[5]
+    assert "process.roles=broker,controller\n" in properties[3]
 
 
 def test_scale_in_drains_one_node_removes_a_dead_one_and_keeps_every_row(stack: Stack) -> None:

@@ -104,6 +104,6 @@ def test_the_services_own_settled_sizes_decide(tmp_path: Path) -> None:
 
 def test_a_joiner_placed_before_a_member_converges_the_whole_group(tmp_path: Path) -> None:
     # Node groups sort by name: a node added to group "a" comes before group "b"'s nodes,
-    # shifting every position-derived value (Kafka node ids, seeds, the Spark master) after it.
+    # shifting every position-derived value (seeds, the Spark master) after it.
     order = ["a-1", "a-2", "b-1", "b-2", "b-3"]  # sorted already
     assert scopes(tmp_path, order, {"a-2"}) == {g: order for g in GROUPS}
