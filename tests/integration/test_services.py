@@ -1164,7 +1164,7 @@ def test_brokers_keep_their_ids_and_voters_when_their_place_in_the_group_moves(
     numbers = (1, 2, 3, 4, 5)
     expected = {f"node-{n}": n for n in numbers}
     for n in numbers:
-        record = json.loads(stack.sh(n, "cat /var/lib/smack/kafka-node-ids.json"))
+        record = json.loads(stack.sh(n, "cat /etc/kafka/node-ids.json"))
         assert record == {"ids": expected, "voters": ["node-1", "node-2", "node-3"]}, (n, record)
     inventory = stack.cluster.inventory
     original = inventory.read_text()
