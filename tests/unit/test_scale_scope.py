@@ -2,8 +2,9 @@
 growing service a scale run converges (groups smack_scale_<group>). Joining nodes always; the
 members that stay only when their own files could change with the count (fewer of them than
 the service's settled size: Kafka's replication and voters, Cassandra's seeds) or a joiner sits
-before one of them (files name members by position). The first play (the converged marker) is
-replaced by a host variable here; the scale tests of tests/integration run it on real nodes.
+before one of them in a service whose files name members by position (Cassandra, Spark). The
+first play (the converged marker) is replaced by a host variable here; the scale tests of
+tests/integration run it on real nodes.
 """
 
 from __future__ import annotations
@@ -102,8 +103,12 @@ def test_the_services_own_settled_sizes_decide(tmp_path: Path) -> None:
     assert scopes(tmp_path, five[:4], set(), {"kafka_controller_count": 5})["kafka"] == five[:4]
 
 
-def test_a_joiner_placed_before_a_member_converges_the_whole_group(tmp_path: Path) -> None:
+def test_a_joiner_placed_before_a_member_converges_the_whole_group_where_files_name_positions(
+        tmp_path: Path) -> None:
     # Node groups sort by name: a node added to group "a" comes before group "b"'s nodes,
-    # shifting every position-derived value (seeds, the Spark master) after it.
+    # shifting every position-derived value (seeds, the Spark master) after it. Kafka's node ids
+    # and voters stay with their brokers and no agent file names another member: there only
+    # the joiner is converged.
     order = ["a-1", "a-2", "b-1", "b-2", "b-3"]  # sorted already
-    assert scopes(tmp_path, order, {"a-2"}) == {g: order for g in GROUPS}
+    assert scopes(tmp_path, order, {"a-2"}) == {
+        "kafka": ["a-2"], "cassandra": order, "spark": order, "mesos_agents": ["a-2"]}
