@@ -1154,38 +1154,43 @@ def test_two_nodes_join_even_when_one_is_killed_mid_deploy(stack: Stack) -> None
     assert {unit: stack.started_at(unit) for unit in DATA_UNITS} == before
 
 
-def test_brokers_keep_their_ids_and_voters_when_their_place_in_the_group_moves(
+def test_brokers_keep_their_ids_and_the_ring_its_seeds_when_places_in_the_groups_move(
         stack: Stack) -> None:
     """Hosts that sort first (a baremetal host named so, a node group listed first that grew)
-    move every broker's place in group kafka. A broker's storage holds its node id and it
-    refuses to start under another, so ids and voters stay with the brokers: the run finds
-    nothing to change. Every broker has recorded every other's id (the scale run recorded the
-    joiners' on the three it left alone), which the next test's dead broker needs."""
+    move every member's place in groups kafka and cassandra. A broker's storage holds its node
+    id and it refuses to start under another, so ids and voters stay with the brokers; a node
+    that is its own seed never bootstraps, so the seeds stay with the nodes that hold them: the
+    run finds nothing to change. Every broker has recorded every other's id (the scale run
+    recorded the joiners' on the three it left alone), which the next test's dead broker needs."""
     numbers = (1, 2, 3, 4, 5)
     expected = {f"node-{n}": n for n in numbers}
     for n in numbers:
         record = json.loads(stack.sh(n, "cat /etc/kafka/node-ids.json"))
         assert record == {"ids": expected, "voters": ["node-1", "node-2", "node-3"]}, (n, record)
+    seeds = ",".join(stack.addresses[:3])
     inventory = stack.cluster.inventory
     original = inventory.read_text()
     data = yaml.safe_load(original)
-    brokers = data["all"]["children"]["kafka"]
     # node-1 stays first: the first broker keeps the users' state (principals.json), and a
     # new first broker would put the users in place again, as it should.
-    brokers["hosts"] = {host: brokers["hosts"][host]
-                        for host in ("node-1", "node-5", "node-4", "node-2", "node-3")}
-    properties = {n: stack.sh(n, "cat /etc/kafka/server.properties") for n in numbers}
-    started = stack.started_at("kafka", numbers)
+    for group in ("kafka", "cassandra"):
+        members = data["all"]["children"][group]
+        members["hosts"] = {host: members["hosts"][host]
+                            for host in ("node-1", "node-5", "node-4", "node-2", "node-3")}
+    files = ("/etc/kafka/server.properties", "/etc/cassandra/cassandra.yaml")
+    before = {(n, f): stack.sh(n, f"cat {f}") for n in numbers for f in files}
+    assert all(f'- seeds: "{seeds}"' in before[n, files[1]] for n in numbers), seeds
+    started = {s: stack.started_at(s, numbers) for s in ("kafka", "cassandra")}
     inventory.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
-        moved = stack.cluster.run("site.yml", tags="kafka")
+        moved = stack.cluster.run("site.yml", tags="kafka,cassandra")
     finally:
         inventory.write_text(original)
     assert moved.changed == 0, moved.changed_tasks
-    assert {n: stack.sh(n, "cat /etc/kafka/server.properties") for n in numbers} == properties
-    assert stack.started_at("kafka", numbers) == started
-    assert "node.id=5\n" in properties[5] and "process.roles=broker\n" in properties[5]
-    assert "process.roles=broker,controller\n" in properties[3]
+    assert {(n, f): stack.sh(n, f"cat {f}") for n in numbers for f in files} == before
+    assert {s: stack.started_at(s, numbers) for s in ("kafka", "cassandra")} == started
+    assert "node.id=5\n" in before[5, files[0]] and "process.roles=broker\n" in before[5, files[0]]
+    assert "process.roles=broker,controller\n" in before[3, files[0]]
 
 
 def test_scale_in_drains_one_node_removes_a_dead_one_and_keeps_every_row(stack: Stack) -> None:
