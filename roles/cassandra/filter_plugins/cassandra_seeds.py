@@ -43,9 +43,6 @@ def _listed_seeds(host: str, content: str) -> list[str]:
 
 def cassandra_seeds(results: list[dict[str, Any]], members: list[str], addresses: list[str],
                     holds_data: list[Any], count: Any) -> list[str]:
-    if not (len(members) == len(addresses) == len(holds_data)):
-        raise AnsibleFilterError(
-            "cassandra_seeds: members, addresses and holds_data differ in length")
     wanted = min(int(count), len(members))
     with_data = [address for address, held in zip(addresses, holds_data, strict=True)
                  if str(held).lower() in ("true", "1", "yes")]
